@@ -1,0 +1,59 @@
+/* am.h - what every command file shares: the command table entry, the
+ * global options, and the output helpers (the only place am prints). */
+#ifndef AM_CMD_H
+#define AM_CMD_H
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "util.h"
+
+/* Global options, parsed by cmd/am.c before the command name. */
+struct am_ctx {
+	int json;       /* --json: one JSON document on stdout */
+	int quiet;      /* -q: no informational output */
+	int color;      /* colour allowed (tty, no --no-color, no NO_COLOR) */
+	const char *cmdname;
+	const struct am_cmd *cmd;
+};
+
+enum {
+	AM_CMD_NEEDS_WORKSPACE = 1 << 0, /* find .am/ from cwd (or -C, AM_WORKSPACE) */
+	AM_CMD_MUTATES = 1 << 1,         /* needs authority (SPEC section 4) */
+};
+
+struct am_cmd {
+	const char *name;
+	const char *summary;
+	const char *usage;   /* after "am NAME "; lines separated by '\n' */
+	unsigned flags;
+	int (*exec)(struct am_ctx *ctx, int argc, char **argv);
+};
+
+/* The NULL-terminated command table, in cmd/am.c. */
+extern const struct am_cmd *const am_commands[];
+
+/* Print err ("am: msg" on stderr, or the --json error document on stdout),
+ * free it and return its exit code. */
+int am_report(struct am_ctx *ctx, struct am_error *err);
+/* Print a usage error for the current command and return 2. */
+int am_usage_error(struct am_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "usage: am NAME ..." for cmd on f. */
+void am_print_usage(FILE *f, const struct am_cmd *cmd);
+/* Informational message on stderr unless -q or --json. */
+void am_info(struct am_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Warning on stderr ("am: warning: ..."), even with --json. */
+void am_warn(struct am_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a JSON document (pretty) on stdout and free it. */
+void am_print_json(cJSON *doc);
+/* Is this argument "-h" or "--help"?  Commands call am_help_requested()
+ * first; it prints usage and returns 1. */
+int am_help_requested(struct am_ctx *ctx, int argc, char **argv);
+
+struct am_ledger;
+/* Find and open the workspace ledger for a command; on failure print the
+ * error and return the exit code (non-zero), else 0. */
+int am_open_ledger(struct am_ctx *ctx, struct am_ledger **l);
+
+#endif
+

@@ -71,7 +71,7 @@ deps:
 # one runner counts everything), then the man page lint.
 check: deps
 	$(MAKE) all units
-	bats --jobs 1 tests
+	bats --tap tests
 	$(MAKE) lint
 
 lint:

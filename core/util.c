@@ -272,6 +272,8 @@ am_mkdir_p(const char *path, int mode, struct am_error **err)
 	AM_AUTOFREE char *p = am_xstrdup(path);
 	char *s;
 
+	if (*p == '\0')
+		return am_error_set(err, AM_EUSAGE, "empty directory name");
 	for (s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;

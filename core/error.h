@@ -34,7 +34,8 @@ struct am_error {
 /* Set *err (if err != NULL and *err is unset) and return -1. */
 int am_error_set(struct am_error **err, enum am_errclass cls, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Like am_error_set, with a JSON path that is prefixed to the message. */
+/* Like am_error_set, also recording the JSON path in err->path (the caller
+ * writes the path into the message too, where it reads best). */
 int am_error_setp(struct am_error **err, enum am_errclass cls, const char *path,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int am_error_vset(struct am_error **err, enum am_errclass cls, const char *path,

@@ -184,7 +184,14 @@ resnapshot(struct am_txn *t, cJSON *idx, const char *key, const char *state,
 	if (state)
 		set_str(doc, "state", state);
 	set_str(doc, "updatedAt", now);
-	set_str(doc, "previous", prev);
+	if (am_txn_staged(t, path)) {
+		/* The previous snapshot was made by this same commit: replace it
+		 * (keeping its link to the last committed one) rather than keep
+		 * intermediate states that no commit ever published. */
+		am_txn_unstage(t, path);
+	} else {
+		set_str(doc, "previous", prev);
+	}
 	if (field) {
 		cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, field);
 

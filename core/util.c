@@ -1,4 +1,5 @@
 /* util.c - see util.h */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -239,7 +240,7 @@ am_write_all(int fd, const void *p, size_t n)
 
 int
 am_write_file_atomic(const char *path, const void *data, size_t len, int mode,
-		     struct am_error **err)
+		     int durable, struct am_error **err)
 {
 	AM_AUTOFREE char *tmp = am_xasprintf("%s.tmp.XXXXXX", path);
 	int fd, saved;
@@ -247,7 +248,8 @@ am_write_file_atomic(const char *path, const void *data, size_t len, int mode,
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return am_error_set(err, AM_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
-	if (fchmod(fd, (mode_t)mode) < 0 || am_write_all(fd, data, len) < 0 || fsync(fd) < 0)
+	if (fchmod(fd, (mode_t)mode) < 0 || am_write_all(fd, data, len) < 0 ||
+	    (durable && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -459,7 +461,7 @@ am_strtonum(const char *s, long long min, long long max, long long *out)
 	char *end;
 	long long v;
 
-	if (s == NULL || *s == '\0' || *s == ' ' || *s == '+')
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s) || *s == '+')
 		return "invalid";
 	errno = 0;
 	v = strtoll(s, &end, 10);

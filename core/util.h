@@ -63,9 +63,10 @@ int am_read_file(const char *path, size_t max, char **out, size_t *outlen,
 		 struct am_error **err);
 /* Read all of fd. */
 int am_read_fd(int fd, size_t max, char **out, size_t *outlen, struct am_error **err);
-/* Write a file atomically: temp file in the same directory, fsync, rename. */
+/* Write a file atomically: temp file in the same directory, rename; with
+ * durable set, fsync before the rename so a power loss keeps old or new. */
 int am_write_file_atomic(const char *path, const void *data, size_t len, int mode,
-			 struct am_error **err);
+			 int durable, struct am_error **err);
 /* mkdir -p with mode for created components. */
 int am_mkdir_p(const char *path, int mode, struct am_error **err);
 /* Full write to fd, retrying on EINTR/short writes; 0 or -1 (errno set). */

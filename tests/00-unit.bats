@@ -4,3 +4,5 @@
 load helper
 
 @test "unit: sshkey and sshsig against OpenSSH" { run_unit test_sshsig; }
+@test "unit: canonical JSON (RFC 8785) and the strict parser" { run_unit test_canon; }
+@test "unit: operation engine; 4 concurrent writers; 200 SIGKILLed writers" { run_unit test_ledger; }

@@ -238,6 +238,16 @@ cmd_help(struct am_ctx *ctx, int argc, char **argv)
 		print_overview(stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--commands") == 0) {
+		/* One name a line: what the shell completions are tested against. */
+		size_t i;
+
+		for (i = 0; am_commands[i]; i++)
+			puts(am_commands[i]->name);
+		for (i = 0; builtin_names[i]; i++)
+			puts(builtin_names[i]);
+		return 0;
+	}
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("usage: am %s%s\n", argv[1], strcmp(argv[1], "help") == 0 ?
 		       " [COMMAND]" : " [--features]");

@@ -248,6 +248,10 @@ cmd_help(struct am_ctx *ctx, int argc, char **argv)
 			puts(builtin_names[i]);
 		return 0;
 	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		puts("usage: am help [COMMAND]");
+		return 0;
+	}
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "version") == 0) {
 		printf("usage: am %s%s\n", argv[1], strcmp(argv[1], "help") == 0 ?
 		       " [COMMAND]" : " [--features]");
@@ -275,6 +279,14 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 {
 	int major, minor, rev;
 
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		puts("usage: am version [--features]");
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--features") != 0) {
+		fprintf(stderr, "am: unexpected argument '%s'\nusage: am version [--features]\n", argv[1]);
+		return AM_EUSAGE;
+	}
 	git_libgit2_version(&major, &minor, &rev);
 	if (ctx->json) {
 		cJSON *doc = cJSON_CreateObject();

@@ -11,8 +11,16 @@ cmd_verify_exec(struct am_ctx *ctx, int argc, char **argv)
 	struct am_error *err = NULL;
 	int rc;
 
-	if (argc > 1)
-		return am_usage_error(ctx, "unexpected argument '%s'", argv[1]);
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			ctx->json = 1;
+		else if (strcmp(argv[i], "-q") == 0)
+			ctx->quiet = 1;
+		else
+			return am_usage_error(ctx, "unexpected argument '%s'", argv[i]);
+	}
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		return rc;
 	if (am_verify(l, &rep, &err) < 0) {
@@ -41,7 +49,7 @@ cmd_verify_exec(struct am_ctx *ctx, int argc, char **argv)
 const struct am_cmd am_cmd_verify = {
 	.name = "verify",
 	.summary = "check artifact hashes, commit signatures, history and transitions",
-	.usage = "",
+	.usage = "[--json] [-q]",
 	.flags = AM_CMD_NEEDS_WORKSPACE,
 	.exec = cmd_verify_exec,
 };

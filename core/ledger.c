@@ -90,7 +90,10 @@ am_workspace_find(const char *start, char **root, struct am_error **err)
 			*slash = '\0';
 	}
 	free(dir);
-	return am_error_set(err, AM_ENOTFOUND, "not an am workspace (or any parent): %s", start);
+	dir = realpath(start, NULL);
+	am_error_set(err, AM_ENOTFOUND, "not an am workspace (or any parent): %s", dir ? dir : start);
+	free(dir);
+	return -1;
 }
 
 /* Where this machine remembers the last tip of a ledger: keyed by the
@@ -422,7 +425,14 @@ am_txn_subject(struct am_txn *t, const char *subject)
 void
 am_txn_trailer(struct am_txn *t, const char *key, const char *value)
 {
-	am_buf_addf(&t->trailers, "%s: %s\n", key, value);
+	AM_AUTOFREE char *line = am_xasprintf("\n%s: %s\n", key, value);
+
+	/* Each trailer once: an operation created and moved in one commit is
+	 * named once.  Lines are matched whole (with their newlines). */
+	if (t->trailers.data && (am_starts_with(t->trailers.data, line + 1) ||
+				 strstr(t->trailers.data, line) != NULL))
+		return;
+	am_buf_adds(&t->trailers, line + 1);
 }
 
 void

@@ -268,8 +268,15 @@ am_op_create(struct am_txn *t, const char *op_type, const struct am_actor *actor
 	cJSON_AddStringToObject(op, "id", id_out);
 	cJSON_AddStringToObject(op, "operationType", op_type);
 	cJSON_AddStringToObject(op, "state", "queued");
-	cJSON_AddStringToObject(op, "workspaceId",
-				am_txn_ledger(t) ? am_ledger_workspace_id(am_txn_ledger(t)) : "");
+	{
+		/* During am init there is no opened ledger yet: read the id the
+		 * same transaction staged. */
+		AM_AUTOFREE char *ws = NULL;
+
+		if (am_txn_read(t, "workspace", &ws, NULL, NULL) == 0)
+			ws[strcspn(ws, "\n")] = '\0';
+		cJSON_AddStringToObject(op, "workspaceId", ws ? ws : "");
+	}
 	a = cJSON_AddObjectToObject(op, "actor");
 	cJSON_AddStringToObject(a, "type", actor->type);
 	cJSON_AddStringToObject(a, "name", actor->name);
@@ -354,6 +361,12 @@ am_op_transition(struct am_txn *t, const char *op_id, const char *to, const char
 		goto out;
 	}
 	set_str(idx, "state", to);
+	{
+		AM_AUTOFREE char *subject = am_xasprintf("%s %s", jstr(idx, "type") ? jstr(idx, "type") : "",
+							 op_id);
+
+		am_txn_subject(t, subject);
+	}
 	if (add_event(t, op_id, idx, ev, from, to, details, err) < 0)
 		goto out;
 	am_txn_trailer(t, "Am-Operation", op_id);

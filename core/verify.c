@@ -318,5 +318,15 @@ am_verify(struct am_ledger *l, struct am_verify_report *rep, struct am_error **e
 				    AM_LEDGER_REF, cc.hwm);
 	if (check_operations(l, rep, err) < 0)
 		return -1;
+	/* Verified: this tip is now the mark later rewrites are judged by. */
+	{
+		git_oid oid;
+		char hex[41];
+
+		if (git_reference_name_to_id(&oid, am_ledger_repo(l), AM_LEDGER_REF) == 0) {
+			git_oid_tostr(hex, sizeof(hex), &oid);
+			am_ledger_hwm_set(l, hex);
+		}
+	}
 	return 0;
 }

@@ -336,6 +336,18 @@ am_workspace_init(const struct am_init_opts *o, struct am_init_result *r,
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
+	/* Check what we can before touching the file system. */
+	{
+		const char *n = o->owner_name ? o->owner_name : user && *user ? user : "owner";
+
+		if (*n == '\0' || strcspn(n, " \t\n,\"'*?!@") != strlen(n)) {
+			if (o->owner_name)
+				return am_error_set(err, AM_EUSAGE,
+						    "owner name '%s' may not be empty or contain spaces, quotes, ',', '@' or glob characters",
+						    n);
+			user = NULL; /* $USER unusable as a principal name: use "owner" */
+		}
+	}
 	if (stat(o->dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			return am_error_set(err, AM_EUSAGE, "cannot init '%s': not a directory", o->dir);
@@ -373,13 +385,7 @@ am_workspace_init(const struct am_init_opts *o, struct am_init_result *r,
 	if (owner_key(o, r, &c.owner, err) < 0)
 		goto out;
 	r->owner_fingerprint = am_key_fingerprint(c.owner);
-	r->owner_name = am_xstrdup(o->owner_name ? o->owner_name
-						 : user && *user && strspn(user, " \t,\"") == 0 ? user : "owner");
-	if (strcspn(r->owner_name, " \t\n,\"*?!@") != strlen(r->owner_name)) {
-		am_error_set(err, AM_EUSAGE, "owner name '%s' may not contain spaces, quotes, ',' or '@'",
-			     r->owner_name);
-		goto out;
-	}
+	r->owner_name = am_xstrdup(o->owner_name ? o->owner_name : user && *user ? user : "owner");
 	am_uuid(uuid);
 	c.ws_uuid = uuid;
 	c.owner_name = r->owner_name;

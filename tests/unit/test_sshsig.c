@@ -84,7 +84,7 @@ slurp(const char *path)
 static void
 spit(const char *path, const char *s, size_t n)
 {
-	if (am_write_file_atomic(path, s, n, 0644, NULL) < 0)
+	if (am_write_file_atomic(path, s, n, 0644, 1, NULL) < 0)
 		abort();
 }
 
@@ -486,7 +486,7 @@ test_bad_keys(const struct am_key *k)
 		re = am_sshbuf_armor("OPENSSH PRIVATE KEY", bin, n);
 		sodium_memzero(bin, n);
 		free(bin);
-		T_OK(am_write_file_atomic(bad, re, strlen(re), 0600, NULL) == 0);
+		T_OK(am_write_file_atomic(bad, re, strlen(re), 0600, 1, NULL) == 0);
 		sodium_memzero(re, strlen(re));
 		T_OK(am_key_load(bad, &l, &err) < 0);
 		T_OK(err_is(err, AM_EUSAGE, "do not match"));

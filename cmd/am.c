@@ -8,9 +8,11 @@
 
 #include "am.h"
 #include "canon.h"
+#include "authority.h"
 #include "ledger.h"
 
-extern const struct am_cmd am_cmd_init, am_cmd_log, am_cmd_show, am_cmd_verify;
+extern const struct am_cmd am_cmd_init, am_cmd_log, am_cmd_show, am_cmd_verify,
+	am_cmd_key, am_cmd_trust, am_cmd_delegation;
 
 /* The command table; help, usage and completions are generated from it. */
 const struct am_cmd *const am_commands[] = {
@@ -18,6 +20,9 @@ const struct am_cmd *const am_commands[] = {
 	&am_cmd_log,
 	&am_cmd_show,
 	&am_cmd_verify,
+	&am_cmd_key,
+	&am_cmd_trust,
+	&am_cmd_delegation,
 	NULL,
 };
 
@@ -60,8 +65,12 @@ am_print_usage(FILE *f, const struct am_cmd *cmd)
 		fprintf(f, "usage: am %s\n", cmd->name);
 	while (*u) {
 		nl = strchr(u, '\n');
-		fprintf(f, "%s am %s %.*s\n", first ? "usage:" : "      ", cmd->name,
-			(int)(nl ? nl - u : (long)strlen(u)), u);
+		if (*u == ' ') /* a continuation of the previous line */
+			fprintf(f, "       %*s%.*s\n", (int)strlen(cmd->name) + 3, "",
+				(int)(nl ? nl - u : (long)strlen(u)), u);
+		else
+			fprintf(f, "%s am %s %.*s\n", first ? "usage:" : "      ", cmd->name,
+				(int)(nl ? nl - u : (long)strlen(u)), u);
 		first = 0;
 		if (nl == NULL)
 			break;
@@ -151,6 +160,47 @@ am_open_ledger(struct am_ctx *ctx, struct am_ledger **l)
 	}
 	free(root);
 	return 0;
+}
+
+int
+am_cmd_authorize(struct am_ctx *ctx, struct am_ledger *l, const struct am_auth_opts *o,
+		 struct am_authz_req *req, struct am_authz *out)
+{
+	struct am_error *err = NULL;
+	char *token = NULL;
+	int rc;
+
+	if (am_token_arg(o->delegation, &token, &err) < 0)
+		return am_report(ctx, err);
+	req->key_path = o->key;
+	req->token = token;
+	rc = am_authorize(l, req, out, &err);
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	req->token = NULL;
+	return rc < 0 ? am_report(ctx, err) : 0;
+}
+
+char **
+am_split_list(const char *s)
+{
+	char **v = am_xcalloc(1, sizeof(*v));
+	size_t n = 0;
+
+	while (s && *s) {
+		size_t len = strcspn(s, ",");
+
+		if (len > 0) {
+			v = am_xrealloc(v, (n + 2) * sizeof(*v));
+			v[n++] = am_xstrndup(s, len);
+			v[n] = NULL;
+		}
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	return v;
 }
 
 static const struct am_cmd *

@@ -51,9 +51,30 @@ void am_print_json(cJSON *doc);
 int am_help_requested(struct am_ctx *ctx, int argc, char **argv);
 
 struct am_ledger;
+struct am_authz;
+struct am_authz_req;
 /* Find and open the workspace ledger for a command; on failure print the
  * error and return the exit code (non-zero), else 0. */
 int am_open_ledger(struct am_ctx *ctx, struct am_ledger **l);
+
+/* --key and --delegation, shared by every mutating command. */
+struct am_auth_opts {
+	const char *key;        /* --key FILE (else $AM_KEY) */
+	const char *delegation; /* --delegation TOKEN|@FILE (else $AM_DELEGATION) */
+};
+#define AM_AUTH_LONGOPTS                                             \
+	{ "key", required_argument, NULL, 0x100 },                   \
+	{ "delegation", required_argument, NULL, 0x101 }
+/* getopt cases for the two options; use inside a switch. */
+#define AM_AUTH_CASES(o)                                             \
+	case 0x100: (o).key = optarg; break;                         \
+	case 0x101: (o).delegation = optarg; break
+/* Check authority for req (filling key/token from o); on failure print and
+ * return the exit code, else 0. */
+int am_cmd_authorize(struct am_ctx *ctx, struct am_ledger *l, const struct am_auth_opts *o,
+		     struct am_authz_req *req, struct am_authz *out);
+/* Split "a,b,c" into a NULL-terminated vector (caller am_strv_free()s). */
+char **am_split_list(const char *s);
 
 #endif
 

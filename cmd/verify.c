@@ -39,8 +39,8 @@ cmd_verify_exec(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_AddNumberToObject(doc, "delegations", (double)rep.delegations);
 		am_print_json(doc);
 	} else if (!ctx->quiet) {
-		printf("ok: %zu commits signed, %zu artifacts, %zu operations, %zu events verified\n",
-		       rep.commits, rep.artifacts, rep.operations, rep.events);
+		printf("ok: %zu commits signed, %zu artifacts, %zu operations, %zu events, %zu delegations verified\n",
+		       rep.commits, rep.artifacts, rep.operations, rep.events, rep.delegations);
 	}
 	am_ledger_free(l);
 	return 0;

@@ -762,6 +762,26 @@ fail:
 	return -1;
 }
 
+int
+am_authorize_holder(struct am_ledger *l, const char *token, struct am_authz *out,
+		    struct am_error **err)
+{
+	const char *s;
+
+	memset(out, 0, sizeof(*out));
+	if (am_delegation_verify(l, token, am_now(), &out->chain, err) < 0)
+		return -1;
+	out->type = am_xstrdup("agent");
+	out->name = am_xstrdup(out->chain.subject);
+	out->delegation = am_xstrdup(out->chain.jti[0]);
+	s = jstr(out->chain.am, "tenant");
+	out->tenant = s ? am_xstrdup(s) : NULL;
+	s = jstr(out->chain.am, "profile");
+	out->profile = s ? am_xstrdup(s) : NULL;
+	out->remaining = out->chain.budget;
+	return 0;
+}
+
 /* ---- creating and revoking ---- */
 
 struct create_ctx {

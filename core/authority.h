@@ -105,6 +105,11 @@ struct am_actor am_authz_actor(const struct am_authz *a);
 int am_authorize(struct am_ledger *l, const struct am_authz_req *r, struct am_authz *out,
 		 struct am_error **err);
 
+/* Authority of a delegation's holder to derive a child from it: the chain
+ * must verify; no operation scope is needed (a child can only narrow). */
+int am_authorize_holder(struct am_ledger *l, const char *token, struct am_authz *out,
+			struct am_error **err);
+
 /* Resolve --delegation VALUE: "@FILE" reads the token from FILE; NULL value
  * falls back to $AM_DELEGATION.  Whitespace is trimmed.  Caller frees. */
 int am_token_arg(const char *value, char **token, struct am_error **err);

@@ -1,6 +1,7 @@
 /* verify.c - see verify.h */
 #include <git2.h>
 
+#include "authority.h"
 #include "canon.h"
 #include "operation.h"
 #include "sshsig.h"
@@ -22,6 +23,7 @@ struct walk_ctx {
 	struct am_verify_report *rep;
 	struct am_error **err;
 	int failed;
+	cJSON *principals; /* fingerprints of every Principal ever recorded */
 };
 
 /* Re-hash one artifact blob: its name must be the sha256 of its bytes, it
@@ -60,6 +62,14 @@ check_artifact(const char *root, const git_tree_entry *ent, void *arg)
 	}
 	doc = am_canon_parse(data, len, NULL);
 	canon = doc ? am_canon_dump(doc, &len, NULL) : NULL;
+	{
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(doc, "kind");
+		const cJSON *fpr = cJSON_GetObjectItemCaseSensitive(doc, "fingerprint");
+
+		if (cJSON_IsString(kind) && strcmp(kind->valuestring, "Principal") == 0 &&
+		    cJSON_IsString(fpr))
+			cJSON_AddTrueToObject(w->principals, fpr->valuestring);
+	}
 	cJSON_Delete(doc);
 	if (canon == NULL || len != (size_t)git_blob_rawsize(blob) ||
 	    memcmp(canon, data, len) != 0) {
@@ -78,14 +88,15 @@ fail:
 }
 
 static int
-check_artifacts(struct am_ledger *l, struct am_verify_report *rep, struct am_error **err)
+check_artifacts(struct am_ledger *l, struct am_verify_report *rep, cJSON *principals,
+		struct am_error **err)
 {
 	git_repository *repo = am_ledger_repo(l);
 	git_oid oid;
 	git_commit *c = NULL;
 	git_tree *tree = NULL, *arts = NULL;
 	git_tree_entry *ent = NULL;
-	struct walk_ctx w = { repo, rep, err, 0 };
+	struct walk_ctx w = { repo, rep, err, 0, principals };
 	int rc = -1;
 
 	if (git_reference_name_to_id(&oid, repo, AM_LEDGER_REF) != 0 ||
@@ -301,13 +312,73 @@ check_operations(struct am_ledger *l, struct am_verify_report *rep, struct am_er
 	return rc;
 }
 
+/* Every recorded delegation: its record signature verifies, and its signer
+ * was a principal of this workspace when it signed (a Principal artifact
+ * exists for the key, even if the principal was removed later). */
+static int
+check_delegations(struct am_ledger *l, struct am_verify_report *rep, const cJSON *principals,
+		  struct am_error **err)
+{
+	char **dirs = NULL;
+	size_t nd, i;
+	int rc = 0;
+
+	if (am_ledger_list(l, "delegations", &dirs, &nd, err) < 0)
+		return -1;
+	for (i = 0; i < nd && rc == 0; i++) {
+		AM_AUTOFREE char *dir = am_xasprintf("delegations/%s", dirs[i]);
+		char **ids = NULL;
+		size_t n, j;
+
+		if (am_ledger_list(l, dir, &ids, &n, err) < 0) {
+			rc = -1;
+			break;
+		}
+		for (j = 0; j < n && rc == 0; j++) {
+			cJSON *idx = NULL, *doc = NULL;
+			const cJSON *art, *signer;
+
+			if (am_delegation_index(l, ids[j], &idx, err) < 0) {
+				rc = -1;
+				break;
+			}
+			art = cJSON_GetObjectItemCaseSensitive(idx, "artifact");
+			if (!cJSON_IsString(art) || am_ledger_artifact(l, art->valuestring, &doc, err) < 0) {
+				am_error_set(err, AM_EINTEGRITY, "delegation %s: record missing", ids[j]);
+				rc = -1;
+			} else if (am_delegation_check_record(doc, err) < 0) {
+				rc = -1;
+			} else {
+				signer = cJSON_GetObjectItemCaseSensitive(doc, "signerKey");
+				if (!cJSON_IsString(signer) ||
+				    !cJSON_HasObjectItem(principals, signer->valuestring))
+					rc = am_error_set(err, AM_EINTEGRITY,
+							  "delegation %s: signed by %s, never a principal of this workspace",
+							  ids[j], cJSON_IsString(signer) ? signer->valuestring : "?");
+			}
+			cJSON_Delete(doc);
+			cJSON_Delete(idx);
+			rep->delegations++;
+		}
+		am_strv_free(ids);
+	}
+	am_strv_free(dirs);
+	return rc;
+}
+
 int
 am_verify(struct am_ledger *l, struct am_verify_report *rep, struct am_error **err)
 {
 	struct commits_ctx cc = { rep, "", 0 };
+	cJSON *principals = cJSON_CreateObject();
+	int rc;
 
 	memset(rep, 0, sizeof(*rep));
-	if (check_artifacts(l, rep, err) < 0)
+	rc = check_artifacts(l, rep, principals, err);
+	if (rc == 0)
+		rc = check_delegations(l, rep, principals, err);
+	cJSON_Delete(principals);
+	if (rc < 0)
 		return -1;
 	am_ledger_hwm(l, cc.hwm);
 	if (am_ledger_walk(l, check_commit, &cc, err) < 0)

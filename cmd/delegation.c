@@ -43,7 +43,7 @@ deleg_create(struct am_ctx *ctx, int argc, char **argv)
 	const char *expires = NULL;
 	int c, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': r.to = optarg; break;
 		case 'o': am_strv_free(ops); ops = am_split_list(optarg); break;
@@ -374,7 +374,7 @@ deleg_revoke(struct am_ctx *ctx, int argc, char **argv)
 	char op[AM_OP_ID_LEN];
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': reason = optarg; break;
 		AM_AUTH_CASES(ao);

@@ -17,7 +17,7 @@ cmd_init_exec(struct am_ctx *ctx, int argc, char **argv)
 	struct am_error *err = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o.owner_key = optarg; break;
 		case 'n': o.owner_name = optarg; break;

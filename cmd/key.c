@@ -21,7 +21,7 @@ key_generate(struct am_ctx *ctx, int argc, char **argv)
 	struct am_error *err = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+C:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "C:", longopts, NULL)) != -1) {
 		if (c == 'C')
 			comment = optarg;
 		else

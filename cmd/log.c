@@ -115,7 +115,7 @@ cmd_log_exec(struct am_ctx *ctx, int argc, char **argv)
 	const char *opspec = NULL, *why;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "+n:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opspec = optarg; break;
 		case 't': o.type = optarg; break;

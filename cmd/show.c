@@ -125,7 +125,7 @@ cmd_show_exec(struct am_ctx *ctx, int argc, char **argv)
 	const char *spec;
 	int c, rc, ra, ro = 1;
 
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'j')
 			ctx->json = 1;
 		else

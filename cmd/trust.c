@@ -128,7 +128,7 @@ trust_change(struct am_ctx *ctx, int argc, char **argv, int add)
 	struct am_error *err = NULL;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n': c.name = optarg; break;
 		case 'r': c.role = optarg; break;

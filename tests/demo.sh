@@ -1,0 +1,73 @@
+#!/bin/sh
+# make demo: am's main job, end to end, in a throw-away HOME.
+# Each step prints the command it runs; the demo stops at the first failure.
+set -eu
+AM_TOP=$(cd "$(dirname "$0")/.." && pwd)
+PATH="$AM_TOP:$PATH"
+D=$(mktemp -d /tmp/am-demo.XXXXXX)
+export HOME="$D/home" XDG_STATE_HOME="$D/home/.local/state" XDG_CONFIG_HOME="$D/home/.config"
+export XDG_CACHE_HOME="$D/home/.cache"
+unset AM_KEY AM_DELEGATION AM_WORKSPACE SSH_AUTH_SOCK
+mkdir -p "$HOME"
+WS="$D/workspace"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+# show LINE CMD...: print LINE as the command, run CMD (for long tokens).
+show() { printf '$ %s\n' "$1"; shift; "$@"; }
+refused() { # refused LINE CMD...: a command that must be refused; show its exit code
+	printf '$ %s\n' "$1"; shift
+	rc=0; "$@" || rc=$?
+	if [ "$rc" -eq 0 ]; then echo "demo: expected a refusal" >&2; exit 1; fi
+	echo "(refused, exit $rc)"
+}
+
+step "am init: a workspace whose ledger is a signed git repository"
+run am init "$WS"
+cd "$WS"
+OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
+
+step "the init operation is itself a recorded, signed commit"
+run am log
+OP=$(am --json log | sed -n 's/.*"operationId": "\(.*\)".*/\1/p' | head -1)
+run am show "$OP"
+
+step "plain git accepts the ledger's signatures"
+git -C .am/ledger.git show refs/am/ledger:allowed_signers > "$D/allowed_signers"
+run git -C .am/ledger.git -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$D/allowed_signers" \
+	verify-commit refs/am/ledger
+
+step "no ambient authority: a delegation for an agent, signed by the owner"
+printf '$ T=$(am delegation create --to coder --operations agent_machine.execution.start \\\n'
+printf '      --profile personal --tools git,make --budget tokens=100000,wallClockSeconds=30m \\\n'
+printf '      --expires 8h --key %s)\n' "$OWNER"
+T=$(am delegation create --to coder --operations agent_machine.execution.start \
+	--profile personal --tools git,make --budget tokens=100000,wallClockSeconds=30m \
+	--expires 8h --key "$OWNER")
+echo "$T" | cut -c1-72 | sed 's/$/.../'
+show 'am delegation verify "$T"' am delegation verify "$T"
+
+step "the agent narrows it for a sub-agent; anything wider is refused"
+printf '$ C=$(am delegation create --to coder/tests --operations agent_machine.execution.start \\\n'
+printf '      --tools make --budget tokens=5000 --delegation "$T")\n'
+C=$(am delegation create --to coder/tests --operations agent_machine.execution.start \
+	--tools make --budget tokens=5000 --delegation "$T")
+show 'am delegation verify "$C"' am delegation verify "$C"
+refused 'am delegation create --to coder/tests --operations agent_machine.container.run --delegation "$T"' \
+	am delegation create --to coder/tests --operations agent_machine.container.run --delegation "$T"
+refused 'am delegation create --to coder/tests --operations agent_machine.execution.start --budget tokens=999999 --delegation "$T"' \
+	am delegation create --to coder/tests --operations agent_machine.execution.start \
+	--budget tokens=999999 --delegation "$T"
+refused 'am trust add coder.pub --name coder --role operator    # no --key: no authority' \
+	am trust add "$XDG_CONFIG_HOME/am/owner_ed25519.pub" --name coder --role operator
+
+step "revoking the parent stops the child at once"
+ID=$(am --json delegation verify "$T" | sed -n 's/^  "id": "\(.*\)".*/\1/p')
+run am delegation revoke "$ID" --reason "demo" --key "$OWNER"
+refused 'am delegation verify "$C"' am delegation verify "$C"
+run am delegation list
+
+step "am verify re-checks every hash, signature, transition and delegation record"
+run am verify
+echo
+echo "demo: done; files are in $D"

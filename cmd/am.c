@@ -12,7 +12,8 @@
 #include "ledger.h"
 
 extern const struct am_cmd am_cmd_init, am_cmd_log, am_cmd_show, am_cmd_verify,
-	am_cmd_key, am_cmd_trust, am_cmd_delegation;
+	am_cmd_key, am_cmd_trust, am_cmd_delegation, am_cmd_profile, am_cmd_policy,
+	am_cmd_tool_grant;
 
 /* The command table; help, usage and completions are generated from it. */
 const struct am_cmd *const am_commands[] = {
@@ -23,6 +24,9 @@ const struct am_cmd *const am_commands[] = {
 	&am_cmd_key,
 	&am_cmd_trust,
 	&am_cmd_delegation,
+	&am_cmd_profile,
+	&am_cmd_policy,
+	&am_cmd_tool_grant,
 	NULL,
 };
 

@@ -133,7 +133,7 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "name");
 	cJSON_AddStringToObject(doc, "name", c.name);
-	if (am_profile_locked(s(doc, "type"), &locked, &err) < 0) {
+	if (am_profile_locked(s(doc, "type"), c.name, &locked, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}

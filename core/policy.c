@@ -237,8 +237,9 @@ decide_network(const struct am_profile *p, const char *res, const char *tenant, 
 {
 	const cJSON *mode = at(p->effective, "network", "mode");
 	const char *m = cJSON_IsString(mode) ? mode->valuestring : "none";
-	char path[64];
+	char path[160];
 
+	(void)tindex;
 	if (strcmp(m, "none") == 0) {
 		add_rule(d, scalar_id(p, "network.mode"));
 		return finish(d, 0, "network.mode is none: no egress at all");
@@ -248,13 +249,19 @@ decide_network(const struct am_profile *p, const char *res, const char *tenant, 
 		return loopback_host(res) ? finish(d, 1, "'%s' is loopback (network.mode loopback)", res)
 					  : finish(d, 0, "network.mode is loopback: '%s' is not", res);
 	}
+	/* The host network cannot enforce allow and deny lists: only a
+	 * personal profile may use it (SPEC section 8). */
+	if (strcmp(m, "open") == 0 && strcmp(at(p->effective, "type", NULL)->valuestring, "personal") != 0) {
+		add_rule(d, scalar_id(p, "network.mode"));
+		return finish(d, 0, "network.mode open is only for personal profiles");
+	}
 	if (match_list(p, "network.deny", at(p->effective, "network", "deny"), host_match, res, d))
 		return finish(d, 0, "'%s' is denied", res);
 	if (t) {
-		snprintf(path, sizeof(path), "tenants[%d].deny", tindex);
+		snprintf(path, sizeof(path), "tenants[%s].deny", tenant);
 		if (match_list(p, path, cJSON_GetObjectItemCaseSensitive(t, "deny"), host_match, res, d))
 			return finish(d, 0, "'%s' is denied for tenant '%s'", res, tenant);
-		snprintf(path, sizeof(path), "tenants[%d].allow", tindex);
+		snprintf(path, sizeof(path), "tenants[%s].allow", tenant);
 		if (match_list(p, path, cJSON_GetObjectItemCaseSensitive(t, "allow"), host_match, res, d))
 			return finish(d, 1, "'%s' is allowed for tenant '%s'", res, tenant);
 	}
@@ -270,7 +277,16 @@ decide_model(const struct am_profile *p, const char *res, const char *tenant, in
 {
 	const char *type = at(p->effective, "type", NULL)->valuestring;
 	const cJSON *eg = at(p->effective, "modelProviders", "promptEgress");
-	char path[64];
+	const char *auth = strstr(res, "://");
+	char path[160];
+
+	(void)tindex;
+	/* A URL with user:password@ would match patterns by its userinfo
+	 * ("http://127.0.0.1:x@evil/") and carries a secret: refuse it. */
+	if (auth && memchr(auth + 3, '@', strcspn(auth + 3, "/?#"))) {
+		add_rule(d, am_xasprintf("%s/default", p->name));
+		return finish(d, 0, "endpoint URL carries credentials (user@); use --auth-ref instead");
+	}
 
 	/* Airgapped and local-only profiles: loopback or a Unix socket, ever. */
 	if ((strcmp(type, "airgapped_local_only") == 0 || strcmp(type, "local_model_provider") == 0 ||
@@ -283,7 +299,7 @@ decide_model(const struct am_profile *p, const char *res, const char *tenant, in
 			      res, p->name);
 	}
 	if (t) {
-		snprintf(path, sizeof(path), "tenants[%d].modelEndpoints", tindex);
+		snprintf(path, sizeof(path), "tenants[%s].modelEndpoints", tenant);
 		if (match_list(p, path, cJSON_GetObjectItemCaseSensitive(t, "modelEndpoints"), url_match, res, d))
 			return finish(d, 1, "endpoint '%s' is permitted for tenant '%s'", res, tenant);
 	}

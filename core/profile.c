@@ -718,6 +718,25 @@ am_managed_load(cJSON **files, struct am_error **err)
 	return rc;
 }
 
+/* Does an enterprise file apply to a profile?  Its appliesTo list, and its
+ * type and name where present, must match. */
+static int
+managed_applies(const cJSON *doc, const char *type, const char *name)
+{
+	const cJSON *applies = cJSON_GetObjectItemCaseSensitive(doc, "appliesTo"), *x;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "type");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(doc, "name");
+	int hit = applies == NULL;
+
+	cJSON_ArrayForEach(x, applies)
+		hit |= strcmp(x->valuestring, type) == 0;
+	if (cJSON_IsString(t) && strcmp(t->valuestring, type) != 0)
+		hit = 0;
+	if (cJSON_IsString(n) && name && strcmp(n->valuestring, name) != 0)
+		hit = 0;
+	return hit;
+}
+
 int
 am_profile_is_locked(const cJSON *locked, const char *path)
 {
@@ -908,12 +927,8 @@ am_profile_resolve(struct am_ledger *l, const char *name, struct am_profile *out
 	/* Locks first: they decide what the lower layers may set. */
 	cJSON_ArrayForEach(e, managed) {
 		const cJSON *doc = cJSON_GetObjectItemCaseSensitive(e, "doc"), *x;
-		const cJSON *applies = cJSON_GetObjectItemCaseSensitive(doc, "appliesTo");
-		int hit = applies == NULL;
 
-		cJSON_ArrayForEach(x, applies)
-			hit |= strcmp(x->valuestring, type->valuestring) == 0;
-		if (!hit) {
+		if (!managed_applies(doc, type->valuestring, name)) {
 			cJSON_ReplaceItemInObjectCaseSensitive(e, "doc", cJSON_CreateNull());
 			continue;
 		}
@@ -1014,7 +1029,7 @@ am_profile_flatten(const cJSON *doc)
 }
 
 int
-am_profile_locked(const char *type, cJSON **locked, struct am_error **err)
+am_profile_locked(const char *type, const char *name, cJSON **locked, struct am_error **err)
 {
 	cJSON *managed = NULL, *e;
 
@@ -1026,13 +1041,9 @@ am_profile_locked(const char *type, cJSON **locked, struct am_error **err)
 	}
 	cJSON_ArrayForEach(e, managed) {
 		const cJSON *doc = cJSON_GetObjectItemCaseSensitive(e, "doc"), *x;
-		const cJSON *applies = cJSON_GetObjectItemCaseSensitive(doc, "appliesTo");
 		const char *file = cJSON_GetObjectItemCaseSensitive(e, "file")->valuestring;
-		int hit = applies == NULL;
 
-		cJSON_ArrayForEach(x, applies)
-			hit |= strcmp(x->valuestring, type) == 0;
-		if (!hit)
+		if (!managed_applies(doc, type, name))
 			continue;
 		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(doc, "locked")) {
 			cJSON *l = cJSON_CreateObject();

@@ -49,7 +49,8 @@
  *   locked          [string]  dotted paths lower layers may not change
  *                             (enterprise layer only)
  *   appliesTo       [type]    profile types an enterprise file applies to
- *                             (enterprise layer only; absent: all)
+ *                             (enterprise layer only; absent: all; a file's
+ *                             own type and name, if present, must match too)
  *
  * Ownership: cJSON trees returned are the caller's (cJSON_Delete()).
  */
@@ -122,7 +123,7 @@ void am_profile_free(struct am_profile *p);
 /* Flatten doc to {"dotted.path": leaf value} (lists are leaves). */
 cJSON *am_profile_flatten(const cJSON *doc);
 /* Locked paths the enterprise layer sets for profiles of this type. */
-int am_profile_locked(const char *type, cJSON **locked, struct am_error **err);
+int am_profile_locked(const char *type, const char *name, cJSON **locked, struct am_error **err);
 /* 1 if path (dotted) is locked by one of locked. */
 int am_profile_is_locked(const cJSON *locked, const char *path);
 

@@ -174,6 +174,8 @@ am_cmd_authorize(struct am_ctx *ctx, struct am_ledger *l, const struct am_auth_o
 	char *token = NULL;
 	int rc;
 
+	if (o->key && o->delegation)
+		return am_usage_error(ctx, "--key and --delegation are alternatives; give one");
 	if (am_token_arg(o->delegation, &token, &err) < 0)
 		return am_report(ctx, err);
 	req->key_path = o->key;

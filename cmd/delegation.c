@@ -85,6 +85,10 @@ deleg_create(struct am_ctx *ctx, int argc, char **argv)
 	r.operations = (const char *const *)ops;
 	r.tools = (const char *const *)tools;
 	r.providers = (const char *const *)provs;
+	if (ao.key && ao.delegation) {
+		rc = am_usage_error(ctx, "--key and --delegation are alternatives; give one");
+		goto out;
+	}
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		goto out;
 	if (am_token_arg(ao.delegation, &parent, &err) < 0) {
@@ -383,13 +387,15 @@ deleg_revoke(struct am_ctx *ctx, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return am_usage_error(ctx, "expected one ID");
+	if (ao.key && ao.delegation)
+		return am_usage_error(ctx, "--key and --delegation are alternatives; give one");
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		return rc;
 	if (am_delegation_resolve(l, argv[optind], &jti, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
-	if (ao.key == NULL && getenv("AM_KEY") == NULL) {
+	if (ao.key == NULL && (ao.delegation || getenv("AM_KEY") == NULL)) {
 		/* Acting under a delegation: holding it (or an ancestor) is the
 		 * authority to revoke it, checked in am_delegation_revoke. */
 		char *token = NULL;

@@ -36,6 +36,16 @@ add_txn(struct am_txn *t, void *arg, struct am_error **err)
 	if (am_trust_index(t, &trust, err) < 0)
 		return -1;
 	exists = cJSON_HasObjectItem(trust, c->name);
+	{
+		const char *other = NULL;
+
+		/* One key, one principal: a kid must name exactly one of them. */
+		if (!exists && am_trust_find_key(trust, c->key->pk, &other)) {
+			am_error_set(err, AM_ECONFLICT, "that key is already trusted as '%s'", other);
+			cJSON_Delete(trust);
+			return -1;
+		}
+	}
 	cJSON_Delete(trust);
 	if (exists)
 		return am_error_set(err, AM_ECONFLICT,

@@ -5,24 +5,56 @@
 # each command's usage line; tests/02-docs.bats checks that they agree.
 # Needs nothing from the bash-completion package.
 
-_am_commands='init log show verify help version'
+_am_commands='init log show verify key trust delegation help version'
 _am_global_opts='-C --json -q --quiet --no-color -h --help --version'
 _am_optypes='agent_machine.workspace.init agent_machine.profile.create
 agent_machine.execution.start agent_machine.execution.cancel
 agent_machine.tool_grant.apply agent_machine.tool_grant.revoke
 agent_machine.container.run agent_machine.model_provider.bind
-agent_machine.diagnostics.export_redacted'
+agent_machine.diagnostics.export_redacted
+agent_machine.delegation.create agent_machine.delegation.revoke
+agent_machine.trust.add agent_machine.trust.remove'
+_am_budget_dims='modelCalls tokens connectorCalls cpuGpuComputeSeconds
+localDiskBytes sandboxMemoryBytes wallClockSeconds agentConcurrency'
 
-# Options of one command (after "am COMMAND").
-_am_cmd_opts()
+# The verbs of a command that has them.
+_am_verbs()
 {
 	case $1 in
-	init) echo '--owner-key --owner-name -h --help' ;;
-	log) echo '--operation --type --since -n --max-count --json -h --help' ;;
-	show) echo '--json -h --help' ;;
-	verify) echo '--json -q -h --help' ;;
-	help) echo '--commands' ;;
-	version) echo '--features' ;;
+	key) echo 'generate show' ;;
+	trust) echo 'add list remove' ;;
+	delegation) echo 'create show list verify revoke' ;;
+	esac
+}
+
+# Options of one command (after "am COMMAND"), or of one of its verbs; with
+# no verb yet, those of all its verbs.
+_am_cmd_opts()
+{
+	case $1:$2 in
+	init:*) echo '--owner-key --owner-name -h --help' ;;
+	log:*) echo '--operation --type --since -n --max-count --json -h --help' ;;
+	show:*) echo '--json -h --help' ;;
+	verify:*) echo '--json -q -h --help' ;;
+	key:generate) echo '-C' ;;
+	key:show) ;;
+	key:*) echo '-C -h --help' ;;
+	trust:add) echo '--name --role --key' ;;
+	trust:list) echo '--json' ;;
+	trust:remove) echo '--key' ;;
+	trust:*) echo '--name --role --key --json -h --help' ;;
+	delegation:create)
+		echo '--to --operations --profile --tools --model-providers --budget' \
+			'--expires --tenant --key --delegation'
+		;;
+	delegation:show | delegation:list | delegation:verify) echo '--json' ;;
+	delegation:revoke) echo '--reason --key --delegation' ;;
+	delegation:*)
+		echo '--to --operations --profile --tools --model-providers --budget' \
+			'--expires --tenant --key --delegation --reason --json -h --help'
+		;;
+	help:*) echo '--commands' ;;
+	version:*) echo '--features' ;;
 	esac
 }
 
@@ -33,6 +65,17 @@ _am_operations()
 	am "$@" log 2>/dev/null | awk '{ print $2 }' | sort -u
 }
 
+# Delegation ids and principal names of the workspace.
+_am_delegations()
+{
+	am "$@" delegation list 2>/dev/null | awk '{ print $1 }'
+}
+
+_am_principals()
+{
+	am "$@" trust list 2>/dev/null | awk '{ print $1 }'
+}
+
 # Set COMPREPLY to the words of $1 that start with the current word.
 _am_reply()
 {
@@ -40,9 +83,27 @@ _am_reply()
 	COMPREPLY=($(compgen -W "$1" -- "$cur"))
 }
 
+# Complete the last element of a comma-separated list from the words of $1.
+_am_reply_list()
+{
+	local IFS=$' \t\n' head='' last=$cur
+	if [[ $cur == *,* ]]; then
+		head=${cur%,*},
+		last=${cur##*,}
+	fi
+	COMPREPLY=($(compgen -P "$head" -W "$1" -- "$last"))
+	compopt -o nospace 2>/dev/null
+}
+
+_am_files()
+{
+	compopt -o filenames 2>/dev/null
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+
 _am()
 {
-	local cur prev cmd='' i=1 n
+	local cur prev cmd='' verb='' i=1 n
 	local -a cdir=()
 
 	COMPREPLY=()
@@ -79,14 +140,20 @@ _am()
 		fi
 		return 0
 	fi
+	n=$((COMP_CWORD - i)) # position of the current word after the command
+	if [ -n "$(_am_verbs "$cmd")" ] && [ "$n" -gt 1 ]; then
+		verb=${COMP_WORDS[i+1]}
+	fi
 
 	case $cmd:$prev in
-	init:--owner-key)
-		compopt -o filenames 2>/dev/null
-		COMPREPLY=($(compgen -f -- "$cur"))
+	init:--owner-key | *:--key)
+		_am_files
 		return 0
 		;;
-	init:--owner-name | log:--since | log:-n | log:--max-count)
+	init:--owner-name | log:--since | log:-n | log:--max-count | key:-C | \
+		trust:--name | delegation:--to | delegation:--profile | \
+		delegation:--tools | delegation:--model-providers | \
+		delegation:--expires | delegation:--tenant | delegation:--reason)
 		return 0
 		;;
 	log:--operation)
@@ -97,23 +164,53 @@ _am()
 		_am_reply "$_am_optypes"
 		return 0
 		;;
+	trust:--role)
+		_am_reply 'owner operator machine'
+		return 0
+		;;
+	delegation:--operations)
+		_am_reply_list "$_am_optypes"
+		return 0
+		;;
+	delegation:--budget)
+		_am_reply_list "$(printf '%s= ' $_am_budget_dims)"
+		return 0
+		;;
+	delegation:--delegation)
+		# A token file, as @FILE.
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -P @ -f -- "${cur#@}"))
+		return 0
+		;;
 	esac
 
 	if [[ $cur == -* ]]; then
-		_am_reply "$(_am_cmd_opts "$cmd")"
+		_am_reply "$(_am_cmd_opts "$cmd" "$verb")"
 		return 0
 	fi
-	n=$((COMP_CWORD - i)) # position of the current word after the command
-	case $cmd in
-	init)
+	if [ -n "$(_am_verbs "$cmd")" ] && [ "$n" -eq 1 ]; then
+		_am_reply "$(_am_verbs "$cmd")"
+		return 0
+	fi
+	case $cmd:$verb in
+	init:*)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -d -- "$cur"))
 		;;
-	show)
+	show:*)
 		_am_reply "$(_am_operations "${cdir[@]}")"
 		;;
-	help)
+	help:*)
 		[ "$n" -eq 1 ] && _am_reply "$_am_commands"
+		;;
+	key:generate | key:show | trust:add | delegation:verify)
+		_am_files
+		;;
+	trust:remove)
+		_am_reply "$(_am_principals "${cdir[@]}")"
+		;;
+	delegation:show | delegation:revoke)
+		_am_reply "$(_am_delegations "${cdir[@]}")"
 		;;
 	esac
 	return 0

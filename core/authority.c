@@ -423,19 +423,185 @@ check_attenuation(const cJSON *c, const cJSON *p, int64_t cexp, int64_t pexp,
 	return 0;
 }
 
+/* The facts of one link of a chain, from a presented token or from the
+ * ledger record of an ancestor. */
+struct link {
+	const char *jti, *iss, *sub, *aud;
+	int64_t nbf, exp;
+	const cJSON *am;        /* operations, profile, tools, modelProviders, budget, tenant */
+	const char *parent;     /* parent delegation id (a child), else NULL */
+	const char *prf;        /* "sha256:<hex>" of the parent token (from a token), or NULL */
+	const char *signer;     /* trusted principal name of the signer */
+	const char *role;       /* its role */
+};
+
+static int verify_record(struct am_ledger *l, const char *jti, const char *expect_hash, int64_t now,
+			 struct am_chain *out, const cJSON *trust, cJSON **am_out, int64_t *exp_out,
+			 char **sub_out, struct am_error **err);
+
+/* Checks common to tokens and records: audience, validity window, loops
+ * and depth, revocation, who may sign a root or a child, and for a child
+ * its parent (verified from the ledger record) and attenuation. */
+static int
+check_link(struct am_ledger *l, int64_t now, struct am_chain *out, const cJSON *trust,
+	   const struct link *k, struct am_error **err)
+{
+	size_t i;
+
+	if (strcmp(k->aud, am_ledger_workspace_id(l)) != 0)
+		return am_error_set(err, AM_EAUTH, "token audience '%s' is not this workspace (%s)", k->aud,
+				    am_ledger_workspace_id(l));
+	if (now + AM_CLOCK_SKEW < k->nbf)
+		return am_error_set(err, AM_EAUTH, "delegation %s is not yet valid", k->jti);
+	if (now - AM_CLOCK_SKEW >= k->exp)
+		return am_error_set(err, AM_EAUTH, "delegation %s has expired", k->jti);
+	for (i = 0; i < out->depth; i++)
+		if (strcmp(out->jti[i], k->jti) == 0)
+			return am_error_set(err, AM_EAUTH, "delegation chain loops at %s", k->jti);
+	if (out->depth >= AM_CHAIN_MAX_DEPTH)
+		return am_error_set(err, AM_EAUTH, "delegation chain is deeper than %d", AM_CHAIN_MAX_DEPTH);
+	out->jti[out->depth++] = am_xstrdup(k->jti);
+	{
+		cJSON *idx = NULL;
+		struct am_error *e = NULL;
+		int revoked;
+
+		if (am_delegation_index(l, k->jti, &idx, &e) < 0) {
+			am_error_free(e);
+			return am_error_set(err, AM_EAUTH, "delegation %s is not recorded in this workspace",
+					    k->jti);
+		}
+		revoked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(idx, "revoked"));
+		cJSON_Delete(idx);
+		if (revoked)
+			return am_error_set(err, AM_EAUTH, "delegation %s has been revoked", k->jti);
+	}
+	if (k->parent == NULL) {
+		/* A root: signed by a trusted owner or operator, named by iss. */
+		if (strcmp(k->role, "owner") != 0 && strcmp(k->role, "operator") != 0)
+			return am_error_set(err, AM_EAUTH, "token signed by %s, which is not an owner or operator",
+					    k->signer);
+		if (strcmp(k->iss, k->signer) != 0)
+			return am_error_set(err, AM_EAUTH, "token iss '%s' is not its signer '%s'", k->iss,
+					    k->signer);
+		free(out->issuer);
+		out->issuer = am_xstrdup(k->iss);
+		return 0;
+	}
+	{
+		cJSON *pam = NULL;
+		int64_t pexp = 0;
+		char *psub = NULL;
+		int rc;
+
+		/* A child: signed by a machine key on behalf of the parent's
+		 * holder.  The parent is checked from its ledger record, never
+		 * from a token: a child carries only its parent's hash, so
+		 * holding a child never yields the wider parent credential. */
+		if (strcmp(k->role, "machine") != 0)
+			return am_error_set(err, AM_EAUTH, "child delegation %s not signed by a machine key",
+					    k->jti);
+		if (verify_record(l, k->parent, k->prf, now, out, trust, &pam, &pexp, &psub, err) < 0)
+			return -1;
+		rc = strcmp(k->iss, psub) != 0
+			     ? am_error_set(err, AM_EAUTH, "child iss '%s' is not the parent's subject", k->iss)
+			     : check_attenuation(k->am, pam, k->exp, pexp, err);
+		cJSON_Delete(pam);
+		free(psub);
+		return rc;
+	}
+}
+
+/* An ancestor, from its Delegation record: the record's own signature, its
+ * signer still trusted, the token hash the child named. */
+static int
+verify_record(struct am_ledger *l, const char *jti, const char *expect_hash, int64_t now,
+	      struct am_chain *out, const cJSON *trust, cJSON **am_out, int64_t *exp_out,
+	      char **sub_out, struct am_error **err)
+{
+	cJSON *idx = NULL, *doc = NULL, *am = cJSON_CreateObject();
+	struct am_key *k = NULL;
+	struct am_error *e = NULL;
+	struct link lk = { 0 };
+	const cJSON *p;
+	const char *name = NULL;
+	static const char *const keys[] = { "operations", "profile", "tools", "modelProviders",
+					    "budget", "tenant" };
+	size_t i;
+	int rc = -1;
+
+	if (am_delegation_index(l, jti, &idx, &e) < 0 ||
+	    am_ledger_artifact(l, jstr(idx, "artifact") ? jstr(idx, "artifact") : "", &doc, &e) < 0) {
+		am_error_set(err, AM_EAUTH, "parent delegation %s is not recorded in this workspace", jti);
+		goto out;
+	}
+	if (expect_hash && (jstr(idx, "tokenSha256") == NULL ||
+			    strcmp(jstr(idx, "tokenSha256"), expect_hash) != 0)) {
+		am_error_set(err, AM_EAUTH, "am.prf does not match the recorded parent %s", jti);
+		goto out;
+	}
+	if (am_delegation_check_record(doc, &e) < 0) {
+		am_error_set(err, AM_EAUTH, "parent delegation %s: %s", jti, e->msg);
+		goto out;
+	}
+	if (am_key_parse_public(jstr(doc, "signerPublicKey"), &k, NULL) < 0 ||
+	    (p = am_trust_find_key(trust, k->pk, &name)) == NULL) {
+		am_error_set(err, AM_EAUTH, "parent delegation %s was signed by a key no longer trusted here",
+			     jti);
+		goto out;
+	}
+	for (i = 0; i < AM_ARRAY_LEN(keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, keys[i]);
+
+		if (v)
+			cJSON_AddItemToObject(am, keys[i], cJSON_Duplicate(v, 1));
+	}
+	lk.jti = jti;
+	lk.iss = jstr(doc, "issuer");
+	lk.sub = jstr(doc, "subject");
+	lk.aud = jstr(doc, "audience");
+	lk.am = am;
+	lk.parent = jstr(doc, "parentRef");
+	lk.prf = NULL;
+	lk.signer = name;
+	lk.role = jstr(p, "role") ? jstr(p, "role") : "";
+	if (!lk.iss || !lk.sub || !lk.aud || am_time_parse(jstr(doc, "notBefore") ? jstr(doc, "notBefore") : "", &lk.nbf) < 0 ||
+	    am_time_parse(jstr(doc, "expiresAt") ? jstr(doc, "expiresAt") : "", &lk.exp) < 0) {
+		am_error_set(err, AM_EAUTH, "parent delegation %s: record is incomplete", jti);
+		goto out;
+	}
+	if (check_link(l, now, out, trust, &lk, err) < 0)
+		goto out;
+	*am_out = am;
+	am = NULL;
+	*exp_out = lk.exp;
+	*sub_out = am_xstrdup(lk.sub);
+	rc = 0;
+out:
+	am_error_free(e);
+	am_key_free(k);
+	cJSON_Delete(am);
+	cJSON_Delete(doc);
+	cJSON_Delete(idx);
+	return rc;
+}
+
+/* The presented token: its signature by a trusted key, the ledger's record
+ * of it, then check_link. */
 static int
 verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain *out,
 	   const cJSON *trust, struct am_error **err)
 {
 	struct am_jws j;
-	const char *typ, *kid, *iss, *sub, *aud, *jti, *prf, *name = NULL;
-	const cJSON *am, *p, *role;
+	const char *typ, *kid, *name = NULL;
+	const cJSON *am, *p;
 	unsigned char pk[32];
-	int64_t iat, nbf, exp;
-	struct am_chain parent = { 0 };
+	int64_t iat;
+	struct link lk = { 0 };
 	int rc = -1;
-	size_t i;
 
+	if (token == NULL || *token == '\0')
+		return am_error_set(err, AM_EAUTH, "malformed token: empty");
 	if (am_jws_parse(token, &j, err) < 0)
 		return -1;
 	typ = jstr(j.header, "typ");
@@ -448,20 +614,27 @@ verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain 
 		am_error_set(err, AM_EAUTH, "token header has no kid");
 		goto out;
 	}
-	iss = jstr(j.payload, "iss");
-	sub = jstr(j.payload, "sub");
-	aud = jstr(j.payload, "aud");
-	jti = jstr(j.payload, "jti");
+	lk.iss = jstr(j.payload, "iss");
+	lk.sub = jstr(j.payload, "sub");
+	lk.aud = jstr(j.payload, "aud");
+	lk.jti = jstr(j.payload, "jti");
 	am = cJSON_GetObjectItemCaseSensitive(j.payload, "am");
-	if (!iss || !sub || !aud || !jti || jint(j.payload, "iat", &iat) < 0 ||
-	    jint(j.payload, "nbf", &nbf) < 0 || jint(j.payload, "exp", &exp) < 0 ||
+	if (!lk.iss || !lk.sub || !lk.aud || !lk.jti || jint(j.payload, "iat", &iat) < 0 ||
+	    jint(j.payload, "nbf", &lk.nbf) < 0 || jint(j.payload, "exp", &lk.exp) < 0 ||
 	    !cJSON_IsObject(am) || !jstr(am, "profile") ||
 	    check_strlist(am, "operations", 1, err) < 0 || check_strlist(am, "tools", 0, err) < 0 ||
 	    check_strlist(am, "modelProviders", 0, err) < 0) {
 		am_error_set(err, AM_EAUTH, "token is missing required claims (iss, sub, aud, iat, nbf, exp, jti, am)");
 		goto out;
 	}
-	prf = jstr(am, "prf");
+	lk.am = am;
+	lk.prf = jstr(am, "prf");
+	lk.parent = jstr(am, "parent");
+	if ((lk.prf == NULL) != (lk.parent == NULL) ||
+	    (lk.prf && (!am_starts_with(lk.prf, "sha256:") || !am_is_hex64(lk.prf + 7)))) {
+		am_error_set(err, AM_EAUTH, "token claims am.prf and am.parent must come together (prf: sha256 of the parent token)");
+		goto out;
+	}
 	/* Signature first: nothing in an unsigned payload is believed. */
 	p = trust_by_fpr(trust, kid, &name, pk);
 	if (p == NULL) {
@@ -472,119 +645,36 @@ verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain 
 		am_error_set(err, AM_EAUTH, "token signature does not verify (tampered, or signed by another key)");
 		goto out;
 	}
-	role = cJSON_GetObjectItemCaseSensitive(p, "role");
-	if (strcmp(aud, am_ledger_workspace_id(l)) != 0) {
-		am_error_set(err, AM_EAUTH, "token audience '%s' is not this workspace (%s)", aud,
-			     am_ledger_workspace_id(l));
-		goto out;
-	}
-	if (now + AM_CLOCK_SKEW < nbf) {
-		am_error_set(err, AM_EAUTH, "delegation %s is not yet valid", jti);
-		goto out;
-	}
-	if (now - AM_CLOCK_SKEW >= exp) {
-		am_error_set(err, AM_EAUTH, "delegation %s has expired", jti);
-		goto out;
-	}
-	for (i = 0; i < out->depth; i++)
-		if (strcmp(out->jti[i], jti) == 0) {
-			am_error_set(err, AM_EAUTH, "delegation chain loops at %s", jti);
-			goto out;
-		}
-	if (out->depth >= AM_CHAIN_MAX_DEPTH) {
-		am_error_set(err, AM_EAUTH, "delegation chain is deeper than %d", AM_CHAIN_MAX_DEPTH);
-		goto out;
-	}
-	out->jti[out->depth++] = am_xstrdup(jti);
+	lk.signer = name;
+	lk.role = jstr(p, "role") ? jstr(p, "role") : "";
 	{
 		cJSON *idx = NULL;
 		struct am_error *e = NULL;
 		char hex[65];
 		const char *th;
 
-		if (am_delegation_index(l, jti, &idx, &e) < 0) {
-			am_error_set(err, AM_EAUTH, "delegation %s is not recorded in this workspace", jti);
-			am_error_free(e);
-			goto out;
+		if (am_delegation_index(l, lk.jti, &idx, &e) == 0) {
+			th = jstr(idx, "tokenSha256");
+			am_sha256_hex(hex, token, strlen(token));
+			if (th == NULL || strcmp(th + (am_starts_with(th, "sha256:") ? 7 : 0), hex) != 0) {
+				cJSON_Delete(idx);
+				am_error_set(err, AM_EAUTH, "token %s does not match the recorded delegation",
+					     lk.jti);
+				goto out;
+			}
 		}
-		th = jstr(idx, "tokenSha256");
-		am_sha256_hex(hex, token, strlen(token));
-		if (th == NULL || strcmp(th + (am_starts_with(th, "sha256:") ? 7 : 0), hex) != 0) {
-			cJSON_Delete(idx);
-			am_error_set(err, AM_EAUTH, "token %s does not match the recorded delegation", jti);
-			goto out;
-		}
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(idx, "revoked"))) {
-			cJSON_Delete(idx);
-			am_error_set(err, AM_EAUTH, "delegation %s has been revoked", jti);
-			goto out;
-		}
+		am_error_free(e);
 		cJSON_Delete(idx);
 	}
-	if (prf == NULL) {
-		/* A root: signed by a trusted owner or operator, named by iss. */
-		if (!cJSON_IsString(role) || (strcmp(role->valuestring, "owner") != 0 &&
-					      strcmp(role->valuestring, "operator") != 0)) {
-			am_error_set(err, AM_EAUTH, "token signed by %s, which is not an owner or operator", name);
-			goto out;
-		}
-		if (strcmp(iss, name) != 0) {
-			am_error_set(err, AM_EAUTH, "token iss '%s' is not its signer '%s'", iss, name);
-			goto out;
-		}
-		free(out->issuer);
-		out->issuer = am_xstrdup(iss);
-	} else {
-		const char *psub;
-
-		/* A child: signed by a machine key on behalf of the parent's
-		 * holder; the parent must verify and the child only narrow it. */
-		if (!cJSON_IsString(role) || strcmp(role->valuestring, "machine") != 0) {
-			am_error_set(err, AM_EAUTH, "child delegation %s not signed by a machine key", jti);
-			goto out;
-		}
-		parent.depth = out->depth;
-		for (i = 0; i < out->depth; i++)
-			parent.jti[i] = out->jti[i];
-		if (verify_one(l, prf, now, &parent, trust, err) < 0) {
-			/* parent.jti[0..out->depth) are borrowed from out */
-			for (i = 0; i < out->depth; i++)
-				parent.jti[i] = NULL;
-			for (i = out->depth; i < parent.depth; i++)
-				free(parent.jti[i]);
-			parent.depth = 0;
-			am_chain_free(&parent);
-			goto out;
-		}
-		for (i = out->depth; i < parent.depth; i++)
-			out->jti[i] = parent.jti[i];
-		out->depth = parent.depth;
-		for (i = 0; i < parent.depth; i++)
-			parent.jti[i] = NULL;
-		psub = jstr(parent.claims, "sub");
-		if (psub == NULL || strcmp(iss, psub) != 0) {
-			am_error_set(err, AM_EAUTH, "child iss '%s' is not the parent's subject", iss);
-			parent.depth = 0;
-			am_chain_free(&parent);
-			goto out;
-		}
-		if (check_attenuation(am, parent.am, exp, parent.exp, err) < 0) {
-			parent.depth = 0;
-			am_chain_free(&parent);
-			goto out;
-		}
-		free(out->issuer);
-		out->issuer = am_steal_pointer(&parent.issuer);
-		parent.depth = 0;
-		am_chain_free(&parent);
-	}
+	if (check_link(l, now, out, trust, &lk, err) < 0)
+		goto out;
 	cJSON_Delete(out->claims);
 	out->claims = j.payload;
 	j.payload = NULL;
 	out->am = cJSON_GetObjectItemCaseSensitive(out->claims, "am");
 	free(out->subject);
-	out->subject = am_xstrdup(sub);
-	out->exp = exp;
+	out->subject = am_xstrdup(lk.sub);
+	out->exp = lk.exp;
 	if (am_budget_from_json(cJSON_GetObjectItemCaseSensitive(out->am, "budget"), &out->budget,
 				err) < 0)
 		goto out;
@@ -1038,7 +1128,15 @@ am_delegation_create(struct am_ledger *l, const struct am_authz *auth, const str
 			cJSON_AddStringToObject(am, "tenant", ten);
 	}
 	if (parent) {
-		cJSON_AddStringToObject(am, "prf", parent);
+		char ph[72], hx[65];
+
+		/* Name the parent by id and token hash, never by the token
+		 * itself: a child's holder must not be able to read a wider
+		 * credential out of it. */
+		am_sha256_hex(hx, parent, strlen(parent));
+		snprintf(ph, sizeof(ph), "sha256:%s", hx);
+		cJSON_AddStringToObject(am, "parent", pc.jti[0]);
+		cJSON_AddStringToObject(am, "prf", ph);
 		if (check_attenuation(am, pc.am, exp, pc.exp, err) < 0)
 			goto out;
 		if (pc.depth + 1 > AM_CHAIN_MAX_DEPTH) {

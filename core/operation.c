@@ -316,6 +316,15 @@ am_op_create(struct am_txn *t, const char *op_type, const struct am_actor *actor
 	cJSON_AddArrayToObject(idx, "events");
 	subject = am_xasprintf("%s %s", op_type, id_out);
 	am_txn_subject(t, subject);
+	/* The commit's author is who acted (SPEC section 3): the principal's
+	 * key fingerprint, or the delegation it acted under. */
+	{
+		AM_AUTOFREE char *email = actor->key ? am_xstrdup(actor->key)
+				       : actor->delegation ? am_xasprintf("delegation:%s", actor->delegation)
+							   : am_xstrdup(actor->type);
+
+		am_txn_author(t, actor->name, email);
+	}
 	am_txn_trailer(t, "Am-Operation", id_out);
 	if (add_event(t, id_out, idx, "start", NULL, "queued", NULL, err) < 0)
 		goto out;

@@ -196,9 +196,10 @@ same() {
 				echo "_am lacks $opt for $cmd"
 				return 1
 			}
+			# -n '__am_using CMD [VERB][; or ...]' ... -l OPT
 			case $opt in
-			--*) grep -qE -- "__fish_seen_subcommand_from $cmd'.* -l ${opt#--}( |$)" "$COMP/am.fish" ;;
-			*) grep -qE -- "__fish_seen_subcommand_from $cmd'.* -s ${opt#-}( |$)" "$COMP/am.fish" ;;
+			--*) grep -qE -- "__am_using $cmd[ ';].* -l ${opt#--}( |$)" "$COMP/am.fish" ;;
+			*) grep -qE -- "__am_using $cmd[ ';].* -s ${opt#-}( |$)" "$COMP/am.fish" ;;
 			esac || {
 				echo "am.fish lacks $opt for $cmd"
 				return 1
@@ -215,24 +216,40 @@ same() {
 }
 
 # The example commands of a page: the "$ " lines of its EXAMPLES section as
-# rendered (so mdoc escapes are resolved), and lines continuing them.
+# rendered (so mdoc escapes are resolved), lines continuing them, and the
+# body of a here-document a command ends with ("<<'EOF'" or "<<EOF"), with
+# its indentation kept relative to the "$".
 example_lines() {
-	section "$1" EXAMPLES | awk '
-		cont { sub(/^ +/, ""); print; cont = /\\$/; next }
-		/^ +\$ / { sub(/^ +\$ /, ""); print; cont = /\\$/ }'
+	section "$1" EXAMPLES | awk -v q="'" '
+		function heredoc() {
+			if (match($0, "<<" q "?[A-Za-z_]+" q "?$")) {
+				hd = substr($0, RSTART + 2, RLENGTH - 2)
+				gsub(q, "", hd)
+			}
+		}
+		hd != "" { l = substr($0, ind + 1); print l; if (l == hd) hd = ""; next }
+		cont { sub(/^ +/, ""); print; cont = /\\$/; heredoc(); next }
+		/^ +\$ / { ind = index($0, "$") - 1; sub(/^ +\$ /, ""); print; cont = /\\$/; heredoc() }'
 }
 
 # Run the examples of a page as one script, in a fresh HOME: in an empty
 # directory if they make their own workspace (they run "am ... init"),
 # else in a fresh workspace.  Every command must exit 0.
 run_examples() {
-	local page=$1 name=${1##*/} dir script line cmd=''
+	local page=$1 name=${1##*/} dir script line cmd='' hd='' here="<<'?([A-Za-z_]+)'?\$"
 	dir="$BATS_TEST_TMPDIR/examples/$name"
 	script="$dir/examples.sh"
 	mkdir -p "$dir/home" "$dir/cwd"
 	: >"$script"
 	while IFS= read -r line; do
 		cmd=${cmd:+$cmd$'\n'}$line
+		if [ -n "$hd" ]; then
+			[ "$line" = "$hd" ] || continue
+			hd=''
+		elif [[ $line =~ $here ]]; then
+			hd=${BASH_REMATCH[1]}
+			continue
+		fi
 		[[ $line == *\\ ]] && continue
 		printf 'printf "%%s\\n" %q\n%s\nst=$?; [ $st -eq 0 ] || { echo "%s: example exited $st"; exit 1; }\n' \
 			"\$ $cmd" "$cmd" "$name" >>"$script"
@@ -243,6 +260,14 @@ run_examples() {
 		export HOME="$dir/home"
 		export XDG_STATE_HOME="$HOME/.local/state" XDG_CONFIG_HOME="$HOME/.config"
 		export XDG_CACHE_HOME="$HOME/.cache"
+		# PyJWT (am-delegation(7)) comes from Debian's python3-jwt (make
+		# deps); a python3 earlier on PATH (pyenv, a venv) may lack it.
+		if ! python3 -c 'import jwt' 2>/dev/null &&
+			/usr/bin/python3 -c 'import jwt' 2>/dev/null; then
+			mkdir -p "$dir/bin"
+			ln -sf /usr/bin/python3 "$dir/bin/python3"
+			PATH="$dir/bin:$PATH"
+		fi
 		cd "$dir/cwd"
 		if ! example_lines "$page" | grep -qE '(^|[ ;&|(])am( [^ ]+)* init( |$)'; then
 			am -q init . >/dev/null || exit 1
@@ -262,11 +287,44 @@ run_examples() {
 	done
 }
 
-@test "docs: the EXAMPLES of am-init, am-log, am-show and am-verify exist" {
+@test "docs: every command page and am-delegation(7) have runnable EXAMPLES" {
 	local cmd
-	for cmd in init log show verify; do
+	for cmd in $(page_commands); do
 		[ -n "$(example_lines "$MAN/am-$cmd.1")" ] || {
 			echo "am-$cmd(1) has no runnable examples"
+			return 1
+		}
+	done
+	# The token interop example really runs PyJWT on am's tokens.
+	example_lines "$MAN/am-delegation.7" | grep -q '^python3 check-token.py "\$C"$'
+	example_lines "$MAN/am-delegation.7" | grep -qF 'jwt.decode(token, key, algorithms=["EdDSA"],'
+}
+
+@test "docs: am-delegation(7) describes the token and every budget dimension" {
+	local s dims d
+	for s in NAME DESCRIPTION EXAMPLES "SEE ALSO" STANDARDS; do
+		render "$MAN/am-delegation.7" | grep -qx "$s" || { echo "am-delegation.7: no $s"; return 1; }
+	done
+	# The dimensions am knows, as its own error message lists them.
+	run "$AM" delegation create --to x --operations y --budget nosuchdimension=1
+	expect 2 "known: "
+	dims=$(echo "$output" | sed -n 's/.*(known: \(.*\))$/\1/p' | tr -d ,)
+	[ "$(echo $dims | wc -w)" -eq 8 ]
+	for d in $dims; do
+		section "$MAN/am-delegation.7" DESCRIPTION | grep -qw "$d" || {
+			echo "am-delegation(7) does not name budget dimension $d"
+			return 1
+		}
+		section "$MAN/am-delegation.1" DESCRIPTION | grep -qw "$d" || {
+			echo "am-delegation(1) does not name budget dimension $d"
+			return 1
+		}
+		grep -qw "$d" "$COMP/am.bash" "$COMP/_am" "$COMP/am.fish" || return 1
+	done
+	for s in EdDSA am-delegation+jwt kid iss sub aud iat nbf exp jti operations profile \
+		tools modelProviders budget tenant prf tokenSha256 recordSignature; do
+		section "$MAN/am-delegation.7" DESCRIPTION | grep -qw -- "$s" || {
+			echo "am-delegation(7) does not describe $s"
 			return 1
 		}
 	done

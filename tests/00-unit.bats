@@ -6,3 +6,4 @@ load helper
 @test "unit: sshkey and sshsig against OpenSSH" { run_unit test_sshsig; }
 @test "unit: canonical JSON (RFC 8785) and the strict parser" { run_unit test_canon; }
 @test "unit: operation engine; 4 concurrent writers; 200 SIGKILLed writers" { run_unit test_ledger; }
+@test "unit: redaction engine (every rule, chunking, 100 MB line)" { run_unit test_redact; }

@@ -67,6 +67,43 @@ run am delegation revoke "$ID" --reason "demo" --key "$OWNER"
 refused 'am delegation verify "$C"' am delegation verify "$C"
 run am delegation list
 
+step "profiles: a corporate profile under an enterprise layer the user cannot override"
+MANAGED="$D/managed.d"
+mkdir -p "$MANAGED"
+cat > "$MANAGED/00-corp.json" <<'JSON'
+{
+  "appliesTo": ["corporate_firewall"],
+  "tools": { "forbid": ["curl", "wget"] },
+  "budget": { "wallClockSeconds": 1800 },
+  "locked": ["network.mode", "budget.wallClockSeconds"]
+}
+JSON
+chmod 0644 "$MANAGED/00-corp.json"
+if [ "$(id -u)" = 0 ]; then
+	export AM_MANAGED_DIR="$MANAGED"
+	printf '$ export AM_MANAGED_DIR=%s    # root-owned, not group/other-writable\n' "$MANAGED"
+else
+	echo "(not root: enterprise files must be root-owned, so this demo skips the enterprise layer)"
+fi
+run am profile create corp --type corporate_firewall --set budget.tokens=500000 --key "$OWNER"
+run am profile show corp --layers
+refused 'am profile create corp2 --type corporate_firewall --set network.mode=open --key ...' \
+	am profile create corp2 --type corporate_firewall --set network.mode=open --key "$OWNER"
+run am policy check --profile corp --action network.connect --resource git.corp.example:443
+refused 'am policy check --profile corp --action network.connect --resource example.org:443' \
+	am policy check --profile corp --action network.connect --resource example.org:443
+
+step "tool grants: a permitted and a refused grant, each with its decision explained"
+run am tool-grant apply git --to coder --profile corp --key "$OWNER"
+GRANT=$(am --json tool-grant list | sed -n 's/.*"id": "\(.*\)".*/\1/p' | head -1)
+refused 'am tool-grant apply curl --to coder --profile corp --key ...' \
+	am tool-grant apply curl --to coder --profile corp --key "$OWNER"
+for OPID in $(am --json log --type agent_machine.tool_grant.apply | sed -n 's/.*"operationId": "\(.*\)".*/\1/p' | sort -u); do
+	run am policy explain "$OPID"
+done
+run am tool-grant revoke "$GRANT" --reason "demo" --key "$OWNER"
+run am tool-grant list
+
 step "am verify re-checks every hash, signature, transition and delegation record"
 run am verify
 echo

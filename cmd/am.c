@@ -10,10 +10,11 @@
 #include "canon.h"
 #include "authority.h"
 #include "ledger.h"
+#include "sandbox.h"
 
 extern const struct am_cmd am_cmd_init, am_cmd_log, am_cmd_show, am_cmd_verify,
 	am_cmd_key, am_cmd_trust, am_cmd_delegation, am_cmd_profile, am_cmd_policy,
-	am_cmd_tool_grant;
+	am_cmd_tool_grant, am_cmd_execution;
 
 /* The command table; help, usage and completions are generated from it. */
 const struct am_cmd *const am_commands[] = {
@@ -27,6 +28,7 @@ const struct am_cmd *const am_commands[] = {
 	&am_cmd_profile,
 	&am_cmd_policy,
 	&am_cmd_tool_grant,
+	&am_cmd_execution,
 	NULL,
 };
 
@@ -344,7 +346,7 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 		return AM_EUSAGE;
 	}
 	git_libgit2_version(&major, &minor, &rev);
-	if (ctx->json) {
+	if (ctx->json || argc > 1) {
 		cJSON *doc = cJSON_CreateObject();
 		char v[32];
 
@@ -352,13 +354,27 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 		snprintf(v, sizeof(v), "%d.%d.%d", major, minor, rev);
 		cJSON_AddStringToObject(doc, "libgit2", v);
 		cJSON_AddStringToObject(doc, "libsodium", sodium_version_string());
-		am_print_json(doc);
+		if (argc > 1) {
+			/* What this kernel enforces for executions (am-execution(1)). */
+			struct am_sandbox_features f;
+
+			if (am_sandbox_probe(&f) == 0)
+				cJSON_AddItemToObject(doc, "sandbox", am_sandbox_features_json(&f));
+		}
+		if (ctx->json) {
+			am_print_json(doc);
+			return 0;
+		}
+		{
+			char *t = am_json_pretty(doc);
+
+			printf("am %s\n%s", AM_VERSION, t);
+			free(t);
+			cJSON_Delete(doc);
+		}
 		return 0;
 	}
 	printf("am %s\n", AM_VERSION);
-	if (argc > 1 && strcmp(argv[1], "--features") == 0)
-		printf("libgit2 %d.%d.%d\nlibsodium %s\n", major, minor, rev,
-		       sodium_version_string());
 	return 0;
 }
 

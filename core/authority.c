@@ -7,6 +7,7 @@
 #include "authority.h"
 #include "canon.h"
 #include "jws.h"
+#include "profile.h"
 #include "sshsig.h"
 #include "util.h"
 #include "workspace.h"
@@ -1045,10 +1046,10 @@ strv_check_ops(const char *const *v, struct am_error **err)
 	return 0;
 }
 
-int
-am_delegation_create(struct am_ledger *l, const struct am_authz *auth, const struct am_key *key,
-		     const char *parent, const struct am_delegation_req *r, char **token_out,
-		     char **jti_out, char op_out[AM_OP_ID_LEN], struct am_error **err)
+static int
+delegation_create(struct am_ledger *l, struct am_txn *t, const struct am_authz *auth,
+		  const struct am_key *key, const char *parent, const struct am_delegation_req *r,
+		  char **token_out, char **jti_out, char op_out[AM_OP_ID_LEN], struct am_error **err)
 {
 	struct am_chain pc = { 0 };
 	struct am_key *machine = NULL;
@@ -1145,6 +1146,32 @@ am_delegation_create(struct am_ledger *l, const struct am_authz *auth, const str
 			goto out;
 		}
 	}
+	{
+		/* Budgets never exceed the profile's ceilings: a dimension the
+		 * delegation does not name defaults to the ceiling (SPEC 4), so
+		 * one it names may not go above it either. */
+		struct am_profile prof;
+		struct am_budget b;
+		int d;
+
+		if (am_profile_resolve(l, jstr(am, "profile"), &prof, err) < 0)
+			goto out;
+		am_budget_from_json(cJSON_GetObjectItemCaseSensitive(am, "budget"), &b, NULL);
+		for (d = 0; d < AM_BUDGET_DIMS; d++) {
+			const cJSON *ceil = cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(prof.effective, "budget"), am_budget_dims[d]);
+
+			if ((b.set & (1u << d)) && cJSON_IsNumber(ceil) && b.v[d] > (int64_t)ceil->valuedouble) {
+				am_error_set(err, AM_EAUTH,
+					     "am.budget.%s %lld exceeds the ceiling %lld of profile %s",
+					     am_budget_dims[d], (long long)b.v[d], (long long)ceil->valuedouble,
+					     prof.name);
+				am_profile_free(&prof);
+				goto out;
+			}
+		}
+		am_profile_free(&prof);
+	}
 	token = am_jws_sign(header, claims, signer, err);
 	if (token == NULL)
 		goto out;
@@ -1154,7 +1181,7 @@ am_delegation_create(struct am_ledger *l, const struct am_authz *auth, const str
 	c.jti = uuid;
 	c.parent_jti = parent ? pc.jti[0] : NULL;
 	c.signer = signer;
-	if (am_ledger_transact(l, create_txn, &c, NULL, err) < 0)
+	if (t ? create_txn(t, &c, err) < 0 : am_ledger_transact(l, create_txn, &c, NULL, err) < 0)
 		goto out;
 	*token_out = am_steal_pointer(&token);
 	*jti_out = am_xstrdup(uuid);
@@ -1169,6 +1196,23 @@ out:
 	cJSON_Delete(header);
 	cJSON_Delete(claims);
 	return rc;
+}
+
+int
+am_delegation_create(struct am_ledger *l, const struct am_authz *auth, const struct am_key *key,
+		     const char *parent, const struct am_delegation_req *r, char **token_out,
+		     char **jti_out, char op_out[AM_OP_ID_LEN], struct am_error **err)
+{
+	return delegation_create(l, NULL, auth, key, parent, r, token_out, jti_out, op_out, err);
+}
+
+int
+am_delegation_stage(struct am_txn *t, const struct am_authz *auth, const char *parent,
+		    const struct am_delegation_req *r, char **token_out, char **jti_out,
+		    char op_out[AM_OP_ID_LEN], struct am_error **err)
+{
+	return delegation_create(am_txn_ledger(t), t, auth, NULL, parent, r, token_out, jti_out,
+				 op_out, err);
 }
 
 struct revoke_ctx {

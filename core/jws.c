@@ -64,13 +64,6 @@ am_jws_parse(const char *token, struct am_jws *out, struct am_error **err)
 		free(h);
 		return am_error_set(err, AM_EAUTH, "malformed token: payload is not base64url");
 	}
-	if (b64seg(d2 + 1, tl - (size_t)(d2 + 1 - token), &s, &sl) < 0 || sl != 64) {
-		free(h), free(p), free(s);
-		return am_error_set(err, AM_EAUTH,
-				    "malformed token: signature is not a base64url ed25519 signature");
-	}
-	memcpy(out->sig, s, 64);
-	free(s);
 	out->header = am_canon_parse((char *)h, hl, &e);
 	if (out->header == NULL || !cJSON_IsObject(out->header)) {
 		am_error_set(err, AM_EAUTH, "malformed token: header: %s",
@@ -94,6 +87,16 @@ am_jws_parse(const char *token, struct am_jws *out, struct am_error **err)
 		am_error_set(err, AM_EAUTH, "token header has crit extensions am does not understand");
 		goto fail;
 	}
+	/* The signature's shape is checked after alg, so "none" and HMAC
+	 * tokens are refused for what they are. */
+	if (b64seg(d2 + 1, tl - (size_t)(d2 + 1 - token), &s, &sl) < 0 || sl != 64) {
+		free(s);
+		am_error_set(err, AM_EAUTH, "malformed token: signature is not a base64url ed25519 signature");
+		goto fail;
+	}
+	memcpy(out->sig, s, 64);
+	free(s);
+	s = NULL;
 	out->payload = am_canon_parse((char *)p, pl, &e);
 	if (out->payload == NULL || !cJSON_IsObject(out->payload)) {
 		am_error_set(err, AM_EAUTH, "malformed token: payload: %s",

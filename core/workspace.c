@@ -96,9 +96,16 @@ write_trust(struct am_txn *t, cJSON *trust, struct am_error **err)
 	am_buf_adds(&b, "# am ledger allowed signers: generated from trust.json; see am-ledger(5)\n");
 	cJSON_ArrayForEach(p, trust) {
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(p, "key");
+		const cJSON *role = cJSON_GetObjectItemCaseSensitive(p, "role");
+		int machine = cJSON_IsString(role) && strcmp(role->valuestring, "machine") == 0;
 
+		/* Only machine keys sign ledger commits, so only they get the
+		 * "git" namespace: plain git verify-commit then refuses a commit
+		 * signed by an owner, exactly as am verify does.  Principals sign
+		 * delegation records (namespace am-delegation). */
 		if (cJSON_IsString(key))
-			am_buf_addf(&b, "%s %s\n", p->string, key->valuestring);
+			am_buf_addf(&b, "%s namespaces=\"%s\" %s\n", p->string,
+				    machine ? "git,am-delegation" : "am-delegation", key->valuestring);
 	}
 	am_txn_put_file(t, "allowed_signers", b.data, b.len);
 	am_buf_free(&b);

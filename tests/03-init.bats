@@ -41,7 +41,7 @@ load helper
 	run am --json init --owner-name alice "$WS"
 	expect 0
 	echo "$output" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); o=d["owner"]; assert o["name"]=="alice" and o["fingerprint"]=="'"$fpr"'" and not o["generated"], d'
-	git -C "$WS/.am/ledger.git" show refs/am/ledger:allowed_signers | grep -q "^alice ssh-ed25519 "
+	git -C "$WS/.am/ledger.git" show refs/am/ledger:allowed_signers | grep -q "^alice namespaces=\"am-delegation\" ssh-ed25519 "
 }
 
 @test "without a key am generates the owner key under XDG_CONFIG_HOME" {

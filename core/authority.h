@@ -134,6 +134,12 @@ int am_delegation_create(struct am_ledger *l, const struct am_authz *auth,
 			 const struct am_delegation_req *r, char **token_out, char **jti_out,
 			 char op_out[AM_OP_ID_LEN], struct am_error **err);
 
+/* The same for a child of parent, staged in an open transaction (one
+ * commit with the caller's own records). */
+int am_delegation_stage(struct am_txn *t, const struct am_authz *auth, const char *parent,
+			const struct am_delegation_req *r, char **token_out, char **jti_out,
+			char op_out[AM_OP_ID_LEN], struct am_error **err);
+
 /* Revoke a recorded delegation (and so all its descendants). */
 int am_delegation_revoke(struct am_ledger *l, const struct am_authz *auth, const char *jti,
 			 const char *reason, char op_out[AM_OP_ID_LEN], struct am_error **err);

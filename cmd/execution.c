@@ -57,7 +57,7 @@ exec_start(struct am_ctx *ctx, int argc, char **argv)
 	struct am_auth_opts ao = { 0 };
 	struct am_authz auth = { 0 };
 	struct am_authz_req areq = { .operation = "agent_machine.execution.start" };
-	struct am_exec_req r = { 0 };
+	struct am_exec_req r = { .grace = -1 };
 	struct am_exec *x = NULL;
 	struct am_ledger *l = NULL;
 	struct am_error *err = NULL;

@@ -114,6 +114,11 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 			rc = am_report(ctx, err);
 			goto out;
 		}
+		if (!cJSON_IsObject(doc)) {
+			am_error_set(&err, AM_EUSAGE, "cannot read profile '%s': .: expected object", from);
+			rc = am_report(ctx, err);
+			goto out;
+		}
 		if (type && strcmp(s(doc, "type"), type) != 0 && cJSON_HasObjectItem(doc, "type")) {
 			am_error_set(&err, AM_EUSAGE, "'%s' has type '%s' but --type is '%s'", from,
 				     s(doc, "type"), type);
@@ -159,8 +164,33 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
+	/* A --from file may not set what the enterprise layer locks either. */
+	if (from) {
+		cJSON *flat = am_profile_flatten(doc), *v;
+		const cJSON *lk;
+
+		cJSON_ArrayForEach(v, flat) {
+			cJSON_ArrayForEach(lk, locked) {
+				const char *lp = s(lk, "path");
+				size_t n = strlen(lp);
+
+				if (strncmp(v->string, lp, n) == 0 && (v->string[n] == '\0' || v->string[n] == '.')) {
+					am_error_set(&err, AM_EDENIED,
+						     "'%s': .%s is locked by the enterprise layer (%s)", from,
+						     v->string, s(lk, "file"));
+					cJSON_Delete(flat);
+					rc = am_report(ctx, err);
+					goto out;
+				}
+			}
+		}
+		cJSON_Delete(flat);
+	}
 	if (am_profile_check(doc, 0, &warnings, &err) < 0) {
-		am_error_prefix(&err, "cannot create profile '%s'", c.name);
+		if (from)
+			am_error_prefix(&err, "cannot create profile '%s' from '%s'", c.name, from);
+		else
+			am_error_prefix(&err, "cannot create profile '%s'", c.name);
 		rc = am_report(ctx, err);
 		goto out;
 	}

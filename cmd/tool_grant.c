@@ -195,6 +195,8 @@ grant_apply(struct am_ctx *ctx, int argc, char **argv)
 						      expires);
 			c.expires = am_now() + d;
 		}
+		if (c.expires <= am_now())
+			return am_usage_error(ctx, "--expires '%s': the grant would already be expired", expires);
 	}
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		return rc;
@@ -235,7 +237,7 @@ grant_apply(struct am_ctx *ctx, int argc, char **argv)
 	req.tenant = tenant;
 	if ((rc = am_cmd_authorize(ctx, l, &ao, &req, &auth)) != 0)
 		goto out;
-	if (am_policy_decide(&prof, "toolGrant", path, auth.tenant ? auth.tenant : tenant, &dec, &err) < 0) {
+	if (am_policy_decide_tool(&prof, c.tool, path, auth.tenant ? auth.tenant : tenant, &dec, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}

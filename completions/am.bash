@@ -5,7 +5,8 @@
 # each command's usage line; tests/02-docs.bats checks that they agree.
 # Needs nothing from the bash-completion package.
 
-_am_commands='init log show verify key trust delegation help version'
+_am_commands='init log show verify key trust delegation profile policy tool-grant
+execution help version'
 _am_global_opts='-C --json -q --quiet --no-color -h --help --version'
 _am_optypes='agent_machine.workspace.init agent_machine.profile.create
 agent_machine.execution.start agent_machine.execution.cancel
@@ -16,6 +17,14 @@ agent_machine.delegation.create agent_machine.delegation.revoke
 agent_machine.trust.add agent_machine.trust.remove'
 _am_budget_dims='modelCalls tokens connectorCalls cpuGpuComputeSeconds
 localDiskBytes sandboxMemoryBytes wallClockSeconds agentConcurrency'
+_am_profile_types='personal corporate_firewall multi_corporate_firewall
+local_model_provider hosted_model_provider airgapped_local_only user_owned_model'
+_am_actions='toolGrant networkProfile modelProviderUse containerExecution
+artifactAccess tool.execute network.connect model.invoke container.run
+artifact.read agent_machine.tool_grant.apply agent_machine.model_provider.bind
+agent_machine.container.run'
+_am_states='queued preflighting running paused retrying canceling canceled
+failed completed completed_with_warnings blocked awaiting_decision compensated'
 
 # The verbs of a command that has them.
 _am_verbs()
@@ -24,6 +33,10 @@ _am_verbs()
 	key) echo 'generate show' ;;
 	trust) echo 'add list remove' ;;
 	delegation) echo 'create show list verify revoke' ;;
+	profile) echo 'create list show diff check export' ;;
+	policy) echo 'check explain' ;;
+	tool-grant) echo 'apply revoke list show check' ;;
+	execution) echo 'start status list wait logs progress cancel' ;;
 	esac
 }
 
@@ -53,6 +66,42 @@ _am_cmd_opts()
 		echo '--to --operations --profile --tools --model-providers --budget' \
 			'--expires --tenant --key --delegation --reason --json -h --help'
 		;;
+	profile:create) echo '--type --from --set --key --delegation' ;;
+	profile:list | profile:diff) echo '--json' ;;
+	profile:show) echo '--layers --json' ;;
+	profile:check) echo '--layer --json' ;;
+	profile:export) ;;
+	profile:*)
+		echo '--type --from --set --key --delegation --layers --layer --json' \
+			'-h --help'
+		;;
+	policy:check) echo '--profile --action --resource --tenant --json' ;;
+	policy:explain) echo '--json' ;;
+	policy:*) echo '--profile --action --resource --tenant --json -h --help' ;;
+	tool-grant:apply) echo '--to --profile --expires --tenant --key --delegation' ;;
+	tool-grant:revoke) echo '--reason --tenant --key --delegation' ;;
+	tool-grant:list) echo '--active --tenant --json' ;;
+	tool-grant:show) echo '--tenant --json' ;;
+	tool-grant:check) echo '--to --tenant --json' ;;
+	tool-grant:*)
+		echo '--to --profile --expires --tenant --key --delegation --reason' \
+			'--active --json -h --help'
+		;;
+	execution:start)
+		echo '--profile --budget --detach --retries --idempotency-key --name' \
+			'--grace --dry-run --key --delegation'
+		;;
+	execution:status) echo '--json' ;;
+	execution:list) echo '--state --json' ;;
+	execution:wait) ;;
+	execution:logs) echo '--follow -f --stderr' ;;
+	execution:progress) echo '--percent --message' ;;
+	execution:cancel) echo '--grace --key --delegation' ;;
+	execution:*)
+		echo '--profile --budget --detach --retries --idempotency-key --name' \
+			'--grace --dry-run --key --delegation --json --state --follow -f' \
+			'--stderr --percent --message -h --help'
+		;;
 	help:*) echo '--commands' ;;
 	version:*) echo '--features' ;;
 	esac
@@ -74,6 +123,24 @@ _am_delegations()
 _am_principals()
 {
 	am "$@" trust list 2>/dev/null | awk '{ print $1 }'
+}
+
+# Profile names (templates and recorded), tool grant uuids, and the uuid
+# prefixes of executions (from the log, which reading never changes).
+_am_profiles()
+{
+	am "$@" profile list 2>/dev/null | awk '{ print $1 }'
+}
+
+_am_grants()
+{
+	am "$@" tool-grant list 2>/dev/null | awk '{ print $1 }'
+}
+
+_am_executions()
+{
+	am "$@" log --type agent_machine.execution.start 2>/dev/null |
+		awk '{ print $2 }' | sort -u
 }
 
 # Set COMPREPLY to the words of $1 that start with the current word.
@@ -145,15 +212,50 @@ _am()
 		verb=${COMP_WORDS[i+1]}
 	fi
 
+	# am execution start ... -- COMMAND [ARGS...]: a command, then files.
+	if [ "$cmd:$verb" = execution:start ]; then
+		local j=$((i + 2))
+		while [ "$j" -lt "$COMP_CWORD" ]; do
+			if [ "${COMP_WORDS[j]}" = -- ]; then
+				if [ "$j" -eq $((COMP_CWORD - 1)) ]; then
+					COMPREPLY=($(compgen -c -- "$cur" | sort -u))
+				else
+					_am_files
+				fi
+				return 0
+			fi
+			j=$((j + 1))
+		done
+	fi
+
 	case $cmd:$prev in
-	init:--owner-key | *:--key)
+	init:--owner-key | *:--key | profile:--from)
 		_am_files
 		return 0
 		;;
 	init:--owner-name | log:--since | log:-n | log:--max-count | key:-C | \
-		trust:--name | delegation:--to | delegation:--profile | \
+		trust:--name | delegation:--to | \
 		delegation:--tools | delegation:--model-providers | \
-		delegation:--expires | delegation:--tenant | delegation:--reason)
+		*:--expires | *:--tenant | *:--reason | profile:--set | \
+		policy:--resource | tool-grant:--to | execution:--retries | \
+		execution:--idempotency-key | execution:--name | *:--grace | \
+		execution:--percent | execution:--message)
+		return 0
+		;;
+	*:--profile)
+		_am_reply "$(_am_profiles "${cdir[@]}")"
+		return 0
+		;;
+	profile:--type)
+		_am_reply "$_am_profile_types"
+		return 0
+		;;
+	policy:--action)
+		_am_reply "$_am_actions"
+		return 0
+		;;
+	execution:--state)
+		_am_reply "$_am_states"
 		return 0
 		;;
 	log:--operation)
@@ -172,11 +274,11 @@ _am()
 		_am_reply_list "$_am_optypes"
 		return 0
 		;;
-	delegation:--budget)
+	delegation:--budget | execution:--budget)
 		_am_reply_list "$(printf '%s= ' $_am_budget_dims)"
 		return 0
 		;;
-	delegation:--delegation)
+	*:--delegation)
 		# A token file, as @FILE.
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -P @ -f -- "${cur#@}"))
@@ -211,6 +313,27 @@ _am()
 		;;
 	delegation:show | delegation:revoke)
 		_am_reply "$(_am_delegations "${cdir[@]}")"
+		;;
+	profile:show | profile:diff | profile:export)
+		_am_reply "$(_am_profiles "${cdir[@]}")"
+		;;
+	profile:check)
+		_am_files
+		;;
+	policy:explain)
+		_am_reply "$(_am_operations "${cdir[@]}")"
+		;;
+	tool-grant:apply | tool-grant:check)
+		COMPREPLY=($(compgen -c -- "$cur" | sort -u))
+		;;
+	tool-grant:revoke | tool-grant:show)
+		_am_reply "$(_am_grants "${cdir[@]}")"
+		;;
+	execution:status | execution:wait | execution:logs | execution:cancel)
+		_am_reply "$(_am_executions "${cdir[@]}")"
+		;;
+	execution:start)
+		COMPREPLY=($(compgen -W -- -- "$cur"))
 		;;
 	esac
 	return 0

@@ -4,7 +4,8 @@
 # and option lists mirror the command table in cmd/am.c and each command's
 # usage line; tests/02-docs.bats checks that they agree.
 
-set -l am_commands init log show verify key trust delegation help version
+set -l am_commands init log show verify key trust delegation profile policy tool-grant \
+    execution help version
 set -l am_optypes agent_machine.workspace.init agent_machine.profile.create \
     agent_machine.execution.start agent_machine.execution.cancel \
     agent_machine.tool_grant.apply agent_machine.tool_grant.revoke \
@@ -14,6 +15,14 @@ set -l am_optypes agent_machine.workspace.init agent_machine.profile.create \
     agent_machine.trust.add agent_machine.trust.remove
 set -l am_budget_dims modelCalls= tokens= connectorCalls= cpuGpuComputeSeconds= \
     localDiskBytes= sandboxMemoryBytes= wallClockSeconds= agentConcurrency=
+set -l am_profile_types personal corporate_firewall multi_corporate_firewall \
+    local_model_provider hosted_model_provider airgapped_local_only user_owned_model
+set -l am_actions toolGrant networkProfile modelProviderUse containerExecution \
+    artifactAccess tool.execute network.connect model.invoke container.run \
+    artifact.read agent_machine.tool_grant.apply agent_machine.model_provider.bind \
+    agent_machine.container.run
+set -l am_states queued preflighting running paused retrying canceling canceled \
+    failed completed completed_with_warnings blocked awaiting_decision compensated
 
 # The words after "am" and its global options: the command and its
 # arguments.  (A verb such as "show" or "verify" is also a command name, so
@@ -64,6 +73,32 @@ function __am_principals
     am trust list 2>/dev/null | awk '{ print $1 }'
 end
 
+# Profile names, tool grant uuids, and execution uuid prefixes (from the log).
+function __am_profiles
+    am profile list 2>/dev/null | awk '{ print $1 }'
+end
+
+function __am_grants
+    am tool-grant list 2>/dev/null | awk '{ print $1 }'
+end
+
+function __am_executions
+    am log --type agent_machine.execution.start 2>/dev/null | awk '{ print $2 }' | sort -u
+end
+
+# True in "am execution start ... --": the command and its arguments follow.
+function __am_after_dashdash
+    set -l a (__am_args)
+    test "$a[1]" = execution; and test "$a[2]" = start; and contains -- -- $a
+end
+
+# Complete the command after "--" and its arguments.
+function __am_complete_command
+    set -l words (commandline -opc) (commandline -ct)
+    set -l i (contains -i -- -- $words)
+    __fish_complete_subcommand --commandline $words[(math $i + 1)..-1]
+end
+
 # The words for the last element of a comma-separated list, after the
 # elements already typed.
 function __am_list -a words
@@ -93,6 +128,10 @@ complete -c am -n $nocmd -a verify -d 'Check hashes, signatures, history and tra
 complete -c am -n $nocmd -a key -d 'Generate and inspect OpenSSH ed25519 keys'
 complete -c am -n $nocmd -a trust -d 'Add, list and remove trusted principals'
 complete -c am -n $nocmd -a delegation -d 'Create, inspect, verify and revoke delegations'
+complete -c am -n $nocmd -a profile -d 'Create, inspect, compare and check policy profiles'
+complete -c am -n $nocmd -a policy -d 'Check requests against a profile, explain decisions'
+complete -c am -n $nocmd -a tool-grant -d 'Apply, revoke and inspect tool grants'
+complete -c am -n $nocmd -a execution -d 'Run an agent contained, under delegation, profile and budget'
 complete -c am -n $nocmd -a help -d 'Show help for am or a command'
 complete -c am -n $nocmd -a version -d 'Print the version'
 
@@ -164,7 +203,94 @@ complete -c am -n '__am_using delegation show; or __am_using delegation revoke' 
 complete -c am -n '__am_using delegation revoke' -l reason -x -d 'Why it is revoked'
 complete -c am -n '__am_using delegation verify' -F
 
+# am profile create NAME --type TYPE [--from FILE] [--set PATH=VALUE ...]
+# [--key FILE | --delegation TOKEN] | list [--json] | show NAME [--layers]
+# [--json] | diff A B [--json] | check FILE [--layer] [--json] | export NAME
+complete -c am -n '__am_using profile' -s h -l help -d 'Print the usage'
+complete -c am -n '__am_needs_verb profile' -a create -d 'Validate and record a profile'
+complete -c am -n '__am_needs_verb profile' -a list -d 'List the templates and recorded profiles'
+complete -c am -n '__am_needs_verb profile' -a show -d 'Print a resolved profile'
+complete -c am -n '__am_needs_verb profile' -a diff -d 'Print the values in which two profiles differ'
+complete -c am -n '__am_needs_verb profile' -a check -d 'Check a profile file'
+complete -c am -n '__am_needs_verb profile' -a export -d 'Print a profile as an AgentMachineProfile'
+complete -c am -n '__am_using profile create' -l type -x -a "$am_profile_types" -d 'Profile type'
+complete -c am -n '__am_using profile create' -l from -r -F -d 'Start from this profile file'
+complete -c am -n '__am_using profile create' -l set -x -d 'Set a key, PATH=VALUE'
+complete -c am -n '__am_using profile create' -l key -r -F -d 'Act with this key file'
+complete -c am -n '__am_using profile create' -l delegation -x -d 'Act under this token (or @FILE)'
+complete -c am -n '__am_using profile show' -l layers -d 'Show the layer each value came from'
+complete -c am -n '__am_using profile check' -l layer -d 'Check a user or enterprise layer'
+complete -c am -n '__am_using profile list; or __am_using profile show; or __am_using profile diff; or __am_using profile check' -l json -d 'Print JSON'
+complete -c am -n '__am_using profile show; or __am_using profile diff; or __am_using profile export' -a '(__am_profiles)' -d 'Profile'
+complete -c am -n '__am_using profile check' -F
+
+# am policy check --profile NAME --action ACTION --resource R [--tenant T]
+# [--json] | explain [--json] OPERATION
+complete -c am -n '__am_using policy' -s h -l help -d 'Print the usage'
+complete -c am -n '__am_needs_verb policy' -a check -d 'Decide one request against a profile'
+complete -c am -n '__am_needs_verb policy' -a explain -d 'Print the decisions an operation went through'
+complete -c am -n '__am_using policy check' -l profile -x -a '(__am_profiles)' -d 'Profile to decide with'
+complete -c am -n '__am_using policy check' -l action -x -a "$am_actions" -d 'Gate, action or operation type'
+complete -c am -n '__am_using policy check' -l resource -x -d 'Tool, host:port, URL, image or artifact kind'
+complete -c am -n '__am_using policy check' -l tenant -x -d 'Tenant of the request'
+complete -c am -n '__am_using policy check; or __am_using policy explain' -l json -d 'Print JSON'
+complete -c am -n '__am_using policy explain' -a '(__am_operations)' -d 'Operation'
+
+# am tool-grant apply TOOL --to DELEGATE [--profile NAME] [--expires D]
+# [--tenant T] [--key FILE | --delegation TOKEN] | revoke GRANT_ID
+# [--reason TEXT] [--tenant T] [--key FILE | --delegation TOKEN]
+# | list [--active] [--tenant T] [--json] | show GRANT_ID [--tenant T] [--json]
+# | check TOOL --to DELEGATE [--tenant T] [--json]
+complete -c am -n '__am_using tool-grant' -s h -l help -d 'Print the usage'
+complete -c am -n '__am_needs_verb tool-grant' -a apply -d 'Grant a tool to a delegate'
+complete -c am -n '__am_needs_verb tool-grant' -a revoke -d 'Revoke a grant'
+complete -c am -n '__am_needs_verb tool-grant' -a list -d 'List the grants'
+complete -c am -n '__am_needs_verb tool-grant' -a show -d 'Print a grant'
+complete -c am -n '__am_needs_verb tool-grant' -a check -d 'Say whether a delegate may execute a tool'
+complete -c am -n '__am_using tool-grant apply; or __am_using tool-grant check' -l to -x -d 'Delegate'
+complete -c am -n '__am_using tool-grant apply' -l profile -x -a '(__am_profiles)' -d 'Profile that decides the grant'
+complete -c am -n '__am_using tool-grant apply' -l expires -x -d 'Duration (8h, 7d) or RFC 3339 time'
+complete -c am -n '__am_using tool-grant apply; or __am_using tool-grant revoke' -l key -r -F -d 'Act with this key file'
+complete -c am -n '__am_using tool-grant apply; or __am_using tool-grant revoke' -l delegation -x -d 'Act under this token (or @FILE)'
+complete -c am -n '__am_using tool-grant revoke' -l reason -x -d 'Why it is revoked'
+complete -c am -n '__am_using tool-grant list' -l active -d 'Only grants neither revoked nor expired'
+complete -c am -n '__am_using tool-grant apply; or __am_using tool-grant revoke; or __am_using tool-grant list; or __am_using tool-grant show; or __am_using tool-grant check' -l tenant -x -d 'Tenant of the grants'
+complete -c am -n '__am_using tool-grant list; or __am_using tool-grant show; or __am_using tool-grant check' -l json -d 'Print JSON'
+complete -c am -n '__am_using tool-grant apply; or __am_using tool-grant check' -a '(__fish_complete_command)' -d 'Tool'
+complete -c am -n '__am_using tool-grant revoke; or __am_using tool-grant show' -a '(__am_grants)' -d 'Tool grant'
+
+# am execution start [options] -- COMMAND [ARGS...] | status [--json] ID
+# | list [--state S] [--json] | wait ID | logs ID [--follow] [--stderr]
+# | progress [--percent N] [--message M] | cancel ID [--grace S]
+# [--key FILE | --delegation TOKEN]
+complete -c am -n '__am_using execution; and not __am_after_dashdash' -s h -l help -d 'Print the usage'
+complete -c am -n '__am_needs_verb execution' -a start -d 'Run a command contained'
+complete -c am -n '__am_needs_verb execution' -a status -d 'Print the state of an execution'
+complete -c am -n '__am_needs_verb execution' -a list -d 'List the executions'
+complete -c am -n '__am_needs_verb execution' -a wait -d 'Wait for an execution to end'
+complete -c am -n '__am_needs_verb execution' -a logs -d 'Print the output of an execution'
+complete -c am -n '__am_needs_verb execution' -a progress -d 'Report progress from inside an execution'
+complete -c am -n '__am_needs_verb execution' -a cancel -d 'Cancel a running execution'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l profile -x -a '(__am_profiles)' -d 'Profile to run under'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l budget -x -a "(__am_list '$am_budget_dims')" -d 'What it asks for, k=v,...'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l detach -d 'Run in the background, print the operation id'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l retries -x -d 'Run a failed attempt again up to N times'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l idempotency-key -x -d 'Key that names this execution'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l name -x -d 'Label recorded with it'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash' -l dry-run -d 'Print the plan and exit'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash; or __am_using execution cancel' -l grace -x -d 'Seconds between SIGTERM and SIGKILL'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash; or __am_using execution cancel' -l key -r -F -d 'Act with this key file'
+complete -c am -n '__am_using execution start; and not __am_after_dashdash; or __am_using execution cancel' -l delegation -x -d 'Act under this token (or @FILE)'
+complete -c am -n '__am_after_dashdash' -a '(__am_complete_command)'
+complete -c am -n '__am_using execution status; or __am_using execution list' -l json -d 'Print JSON'
+complete -c am -n '__am_using execution list' -l state -x -a "$am_states" -d 'Only executions in this state'
+complete -c am -n '__am_using execution logs' -s f -l follow -d 'Keep printing until it ends'
+complete -c am -n '__am_using execution logs' -l stderr -d 'Print the standard error'
+complete -c am -n '__am_using execution progress' -l percent -x -d 'How far the work is, 0 to 100'
+complete -c am -n '__am_using execution progress' -l message -x -d 'What the command is doing'
+complete -c am -n '__am_using execution status; or __am_using execution wait; or __am_using execution logs; or __am_using execution cancel' -a '(__am_executions)' -d 'Execution'
+
 # am help [COMMAND], am version [--features]
 complete -c am -n '__am_using help' -l commands -d 'Print the command names, one per line'
 complete -c am -n '__am_using help' -a "$am_commands"
-complete -c am -n '__am_using version' -l features -d 'Also print the library versions'
+complete -c am -n '__am_using version' -l features -d 'Also print library versions and sandbox features'

@@ -1154,8 +1154,17 @@ delegation_create(struct am_ledger *l, struct am_txn *t, const struct am_authz *
 		struct am_budget b;
 		int d;
 
-		if (am_profile_resolve(l, jstr(am, "profile"), &prof, err) < 0)
-			goto out;
+		if (am_profile_resolve(l, jstr(am, "profile"), &prof, err) < 0) {
+			/* A delegation to create that very profile may name one
+			 * that does not exist yet; any other must exist. */
+			if ((*err)->cls != AM_ENOTFOUND || !in_strv(r->operations, "agent_machine.profile.create"))
+				goto out;
+			am_error_free(*err);
+			*err = NULL;
+			prof.name = NULL;
+		}
+		if (prof.name == NULL)
+			goto ceiling_done;
 		am_budget_from_json(cJSON_GetObjectItemCaseSensitive(am, "budget"), &b, NULL);
 		for (d = 0; d < AM_BUDGET_DIMS; d++) {
 			const cJSON *ceil = cJSON_GetObjectItemCaseSensitive(
@@ -1172,6 +1181,7 @@ delegation_create(struct am_ledger *l, struct am_txn *t, const struct am_authz *
 		}
 		am_profile_free(&prof);
 	}
+ceiling_done:
 	token = am_jws_sign(header, claims, signer, err);
 	if (token == NULL)
 		goto out;

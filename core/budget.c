@@ -116,10 +116,34 @@ am_budget_reserve(struct am_txn *t, const struct am_account *acc, size_t n,
 	size_t i;
 	int d, rc = -1;
 
+	int64_t free_slots = AM_CANON_INT_MAX;
+
 	memset(eff, 0, sizeof(*eff));
 	for (i = 0; i < n; i++)
 		if ((accts[i] = load_account(t, NULL, acc[i].name, err)) == NULL)
 			goto out;
+	/* Free concurrency slots of the tightest account: a run that names no
+	 * amount takes its share of what is left, not all of it, so the next
+	 * concurrent start is not starved. */
+	{
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(profile_budget, "agentConcurrency");
+		int64_t limit = cJSON_IsNumber(c) ? (int64_t)c->valuedouble : AM_CANON_INT_MAX;
+
+		if ((request->set & (1u << AM_DIM_CONCURRENCY)) && request->v[AM_DIM_CONCURRENCY] < limit)
+			limit = request->v[AM_DIM_CONCURRENCY];
+		for (i = 0; i < n; i++) {
+			int64_t lim = limit, running, f;
+
+			if ((acc[i].claim.set & (1u << AM_DIM_CONCURRENCY)) && acc[i].claim.v[AM_DIM_CONCURRENCY] < lim)
+				lim = acc[i].claim.v[AM_DIM_CONCURRENCY];
+			running = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(accts[i], "running"));
+			f = lim - running;
+			if (f < 1)
+				f = 1;
+			if (f < free_slots)
+				free_slots = f;
+		}
+	}
 	for (d = 0; d < AM_BUDGET_DIMS; d++) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(profile_budget, am_budget_dims[d]);
 		int64_t v = cJSON_IsNumber(c) ? (int64_t)c->valuedouble : AM_CANON_INT_MAX;
@@ -135,6 +159,8 @@ am_budget_reserve(struct am_txn *t, const struct am_account *acc, size_t n,
 			if (!(acc[i].claim.set & (1u << d)))
 				continue;
 			r = am_budget_consumed(d) ? remaining_of(accts[i], &acc[i].claim, d) : acc[i].claim.v[d];
+			if (am_budget_consumed(d) && !(request->set & (1u << d)) && free_slots > 1)
+				r /= free_slots;
 			if (r < v) {
 				v = r;
 				limiter = acc[i].name;
@@ -142,8 +168,9 @@ am_budget_reserve(struct am_txn *t, const struct am_account *acc, size_t n,
 		}
 		eff->v[d] = v;
 		eff->set |= 1u << d;
-		/* Without wall-clock or CPU time nothing can run at all. */
-		if ((d == AM_DIM_WALL || d == AM_DIM_CPU) && v == 0) {
+		/* Without wall-clock or CPU time, memory or scratch disk nothing
+		 * can run at all: 0 allows none, it never means "no limit". */
+		if ((d == AM_DIM_WALL || d == AM_DIM_CPU || d == AM_DIM_MEMORY || d == AM_DIM_DISK) && v == 0) {
 			am_error_set(err, AM_EBUDGET, "budget exhausted: %s is 0 (limited by %s%s)",
 				     am_budget_dims[d], strcmp(limiter, "the request") == 0 ||
 				     strcmp(limiter, "the profile ceiling") == 0 ? "" : "delegation ",

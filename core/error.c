@@ -78,6 +78,8 @@ am_errclass_name(enum am_errclass cls)
 	case AM_ENOTFOUND: return "not_found";
 	case AM_ECONFLICT: return "conflict";
 	case AM_EINTEGRITY: return "integrity";
+	case AM_ENOEXEC: return "cannot_execute";
+	case AM_ENOCMD: return "command_not_found";
 	}
 	return "failure";
 }

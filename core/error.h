@@ -23,6 +23,8 @@ enum am_errclass {
 	AM_ENOTFOUND = 6,  /* not found (including "not an am workspace") */
 	AM_ECONFLICT = 7,  /* illegal transition, lock timeout, lost race */
 	AM_EINTEGRITY = 8, /* integrity failure */
+	AM_ENOEXEC = 126,  /* a command to run cannot be executed */
+	AM_ENOCMD = 127,   /* a command to run was not found */
 };
 
 struct am_error {

@@ -210,7 +210,7 @@ build_env(struct am_exec *x)
 	}
 	strv_add(&x->env, "HOME=/tmp/home");
 	strv_add(&x->env, "TMPDIR=/tmp");
-	strv_add(&x->env, "AM_PROGRESS_FD=3");
+	strv_add(&x->env, "AM_PROGRESS_FD=4");
 	for (i = 0; pass[i]; i++) {
 		const char *v = getenv(pass[i]);
 
@@ -261,14 +261,49 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	type = jstr(x->profile.effective, "type");
 	/* The entry point: resolved like a tool, and it must lie where the
 	 * profile lets the execution read. */
-	if (am_tool_resolve(r->argv[0], &x->profile, root, &x->entry, err) < 0)
+	if (am_tool_resolve(r->argv[0], &x->profile, root, &x->entry, err) < 0) {
+		/* Exec-style statuses: 127 not found, 126 cannot execute. */
+		if ((*err)->cls == AM_EUSAGE)
+			(*err)->cls = strstr((*err)->msg, "resolves to nothing") ? AM_ENOCMD : AM_ENOEXEC;
 		goto out;
+	}
 	free(x->argv.v[0]);
 	x->argv.v[0] = am_xstrdup(x->entry);
 	strv_add(&x->exec, x->entry);
 	add_interpreters(x, x->entry);
-	if (am_policy_decide(&x->profile, "toolGrant", x->entry, a->tenant, &x->entry_decision, err) < 0)
+	if (am_policy_decide_tool(&x->profile, r->argv[0], x->entry, a->tenant, &x->entry_decision, err) < 0)
 		goto out;
+	/* A script's interpreter runs too: the same gate judges it, so
+	 * "#!/usr/bin/env curl" cannot get around tools.forbid. */
+	for (i = 1; x->entry_decision.permit && i < x->exec.n; i++) {
+		struct am_decision d;
+
+		if (am_policy_decide_tool(&x->profile, NULL, x->exec.v[i], a->tenant, &d, err) < 0)
+			goto out;
+		if (!d.permit) {
+			char *why = am_xasprintf("interpreter of %s: %s", x->entry, d.reason);
+
+			free(d.reason);
+			d.reason = why;
+			am_decision_free(&x->entry_decision);
+			x->entry_decision = d;
+		} else {
+			am_decision_free(&d);
+		}
+	}
+	/* Only personal profiles may use the host network; for any other the
+	 * networkProfile gate refuses open mode outright. */
+	{
+		const char *m = jstr(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "network"), "mode");
+
+		if (x->entry_decision.permit && m && strcmp(m, "open") == 0 && type &&
+		    strcmp(type, "personal") != 0) {
+			am_decision_free(&x->entry_decision);
+			if (am_policy_decide(&x->profile, "networkProfile", "egress.invalid:443", a->tenant,
+					     &x->entry_decision, err) < 0)
+				goto out;
+		}
+	}
 	/* Granted tools whose binary still matches its pinned hash. */
 	if (am_grants_list(l, a->tenant, &grants, err) < 0)
 		goto out;
@@ -285,6 +320,20 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 			continue;
 		if (am_file_sha256(gp, hex, NULL) < 0 || strcmp(sha + 7, hex) != 0)
 			continue; /* changed since the grant: not executable */
+		if (a->chain.depth > 0) {
+			/* Under a delegation, a grant counts only for tools its
+			 * am.tools claim names. */
+			const cJSON *t;
+			const char *base = strrchr(gp, '/') + 1, *tn = jstr(g, "toolName");
+			int named = 0;
+
+			cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(a->chain.am, "tools"))
+				if (cJSON_IsString(t) && (strcmp(t->valuestring, base) == 0 ||
+							  (tn && strcmp(t->valuestring, tn) == 0)))
+					named = 1;
+			if (!named)
+				continue;
+		}
 		strv_add(&x->exec, gp);
 		strv_add(&x->tools, gp);
 	}
@@ -574,7 +623,7 @@ preflight_txn(struct am_txn *t, void *arg, struct am_error **err)
 				dr.budget.v[d] = x->effective.v[d];
 				dr.budget.set |= 1u << d;
 			}
-		dr.expires = am_txn_time(t) + x->effective.v[AM_DIM_WALL] + (x->req.grace ? x->req.grace : 5) + 60;
+		dr.expires = am_txn_time(t) + x->effective.v[AM_DIM_WALL] + (x->req.grace >= 0 ? x->req.grace : 5) + 60;
 		if (dr.expires > x->auth->chain.exp)
 			dr.expires = x->auth->chain.exp;
 		free(x->child_token);
@@ -815,7 +864,7 @@ static cJSON *
 redacted_argv(char *const *argv)
 {
 	static const char *const flags[] = { "--password", "--passwd", "--token", "--api-key",
-					     "--secret", "--auth", "-p", NULL };
+					     "--secret", "--auth", NULL };
 	cJSON *a = cJSON_CreateArray();
 	size_t i, j;
 	int hide_next = 0;
@@ -890,7 +939,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	int64_t wall_ms = x->effective.v[AM_DIM_WALL] * 1000, start_ms = mono_ms(), deadline;
 	int64_t term_at = 0, last_lease = 0, last_commit = 0;
 	uint64_t disk_peak = 0;
-	int grace_ms = (x->req.grace > 0 ? x->req.grace : 5) * 1000;
+	int grace_ms = (x->req.grace >= 0 ? x->req.grace : 5) * 1000;
 	int thresholds = 0;
 	char progbuf[1024];
 	size_t proglen = 0;
@@ -1137,6 +1186,14 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			close(pr[0]);
 			pr[0] = -1;
 		}
+		if (pending && !canceled) {
+			/* The last report before the end is kept too. */
+			struct am_error *e2 = NULL;
+
+			if (record_event(l, x->op, NULL, "progress", pending, &e2) < 0)
+				am_error_free(e2);
+			pending = NULL;
+		}
 		am_sandbox_free(sb);
 		exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		/* Retry a plain failure while attempts and wall time remain. */
@@ -1148,8 +1205,9 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			cJSON_AddNumberToObject(d, "attempt", attempt);
 			cJSON_AddNumberToObject(d, "exitCode", exit_code);
 			cJSON_AddStringToObject(d, "errorClass", "nonzero_exit");
-			if (record_event(l, x->op, "failed", "failure", d, &e2) < 0 ||
-			    record_event(l, x->op, "retrying", "retry", NULL, &e2) < 0 ||
+			/* running -> retrying -> running: never through the
+			 * terminal failed, so wait and cancel see one live run. */
+			if (record_event(l, x->op, "retrying", "retry", d, &e2) < 0 ||
 			    record_event(l, x->op, "running", "start", NULL, &e2) < 0) {
 				*err = e2;
 				goto out;
@@ -1176,7 +1234,8 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			cJSON_AddStringToObject(fc.details, "errorClass", "budget_exceeded");
 			cJSON_AddStringToObject(fc.details, "dimension", "sandboxMemoryBytes");
 		} else if (exit_code == 128 + SIGXCPU ||
-			   (x->effective.v[AM_DIM_CPU] && usage.cpu_usec / 1000000 >= (uint64_t)x->effective.v[AM_DIM_CPU])) {
+			   (exit_code != 0 && x->effective.v[AM_DIM_CPU] &&
+			    usage.cpu_usec / 1000000 >= (uint64_t)x->effective.v[AM_DIM_CPU])) {
 			fc.to = "failed";
 			fc.ev = "failure";
 			cJSON_AddStringToObject(fc.details, "errorClass", "budget_exceeded");
@@ -1378,6 +1437,27 @@ lease_alive(const cJSON *lease, int64_t *expires)
 	am_time_parse(jstr(lease, "expiresAt") ? jstr(lease, "expiresAt") : "", expires);
 	if (!cJSON_IsNumber(pid) || kill((pid_t)pid->valuedouble, 0) < 0)
 		return 0;
+	{
+		/* A zombie is dead even though kill(0) finds it. */
+		char path[64], buf[256];
+		int fd;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid->valuedouble);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n > 0) {
+				char *rp;
+
+				buf[n] = '\0';
+				rp = strrchr(buf, ')');
+				if (rp && rp[1] == ' ' && rp[2] == 'Z')
+					return 0;
+			}
+		}
+	}
 	return *expires >= am_now();
 }
 

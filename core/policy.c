@@ -1,5 +1,6 @@
 /* policy.c - see policy.h */
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <fnmatch.h>
 
 #include "policy.h"
@@ -162,10 +163,37 @@ host_match(const char *pat, const char *res)
 	return fnmatch(ph, rh, FNM_CASEFOLD) == 0;
 }
 
+/* An endpoint URL in one spelling: scheme and host lowercased, the
+ * scheme's default port dropped, so "https://H:443/v1" matches "https://H/..." */
+static char *
+url_normalize(const char *url)
+{
+	const char *p = strstr(url, "://");
+	char *out, *q;
+	size_t hl;
+
+	if (p == NULL)
+		return am_xstrdup(url);
+	out = am_xstrdup(url);
+	for (q = out; q < out + (p - url) + 3 + strcspn(p + 3, "/?#"); q++)
+		*q = (char)tolower((unsigned char)*q);
+	hl = strcspn(p + 3, "/?#");
+	q = out + (p - url) + 3;
+	if ((am_starts_with(out, "https://") && hl > 4 && strncmp(q + hl - 4, ":443", 4) == 0) ||
+	    (am_starts_with(out, "http://") && hl > 3 && strncmp(q + hl - 3, ":80", 3) == 0)) {
+		size_t cut = am_starts_with(out, "https://") ? 4 : 3;
+
+		memmove(q + hl - cut, q + hl, strlen(q + hl) + 1);
+	}
+	return out;
+}
+
 static int
 url_match(const char *pat, const char *res)
 {
-	return fnmatch(pat, res, 0) == 0;
+	AM_AUTOFREE char *n = url_normalize(res);
+
+	return fnmatch(pat, res, 0) == 0 || fnmatch(pat, n, 0) == 0;
 }
 
 static int
@@ -178,10 +206,14 @@ static int
 loopback_host(const char *hostport)
 {
 	char h[300], port[16];
+	struct in_addr a;
 
 	split_hostport(hostport, h, sizeof(h), port, sizeof(port));
-	return strcmp(h, "localhost") == 0 || am_starts_with(h, "127.") || strcmp(h, "[::1]") == 0 ||
-	       strcmp(h, "::1") == 0;
+	/* An IPv4 literal in 127/8 -- not a DNS name that merely starts with
+	 * "127." (127.0.0.1.evil.example). */
+	if (inet_pton(AF_INET, h, &a) == 1)
+		return (ntohl(a.s_addr) >> 24) == 127;
+	return strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 || strcmp(h, "::1") == 0;
 }
 
 static int
@@ -244,10 +276,18 @@ decide_network(const struct am_profile *p, const char *res, const char *tenant, 
 		add_rule(d, scalar_id(p, "network.mode"));
 		return finish(d, 0, "network.mode is none: no egress at all");
 	}
+
 	if (strcmp(m, "loopback") == 0) {
 		add_rule(d, scalar_id(p, "network.mode"));
 		return loopback_host(res) ? finish(d, 1, "'%s' is loopback (network.mode loopback)", res)
 					  : finish(d, 0, "network.mode is loopback: '%s' is not", res);
+	}
+	/* The airgapped type means no egress whatever its keys say: only
+	 * loopback, never a route out. */
+	if (strcmp(at(p->effective, "type", NULL)->valuestring, "airgapped_local_only") == 0) {
+		add_rule(d, scalar_id(p, "type"));
+		return loopback_host(res) ? finish(d, 1, "'%s' is loopback (airgapped)", res)
+					  : finish(d, 0, "airgapped_local_only permits no egress at all: '%s' is not loopback", res);
 	}
 	/* The host network cannot enforce allow and deny lists: only a
 	 * personal profile may use it (SPEC section 8). */
@@ -375,13 +415,13 @@ am_policy_decide(const struct am_profile *p, const char *gate, const char *resou
 	ptenant = at(p->effective, "tenant", NULL);
 	if (cJSON_IsString(type) && strcmp(type->valuestring, "multi_corporate_firewall") == 0) {
 		if (tenant == NULL) {
-			add_rule(d, scalar_id(p, "tenants"));
+			add_rule(d, scalar_id(p, "tenant"));
 			return finish(d, 0, "profile %s binds every request to exactly one tenant; none given",
 				      p->name);
 		}
 		t = find_tenant(p, tenant, &tindex);
 		if (t == NULL) {
-			add_rule(d, scalar_id(p, "tenants"));
+			add_rule(d, scalar_id(p, "tenant"));
 			return finish(d, 0, "tenant '%s' is not a tenant of profile %s", tenant, p->name);
 		}
 	} else if (cJSON_IsString(ptenant) && tenant && strcmp(ptenant->valuestring, tenant) != 0) {
@@ -427,4 +467,37 @@ am_decision_artifact(const struct am_decision *d, const struct am_profile *p, co
 		cJSON_AddStringToObject(a, "operationId", op_id);
 	cJSON_AddStringToObject(a, "decidedAt", t);
 	return a;
+}
+
+int
+am_decision_is_default(const struct am_decision *d)
+{
+	const cJSON *r = cJSON_GetArrayItem(d->rules, 0);
+	size_t n;
+
+	if (d->permit || !cJSON_IsString(r))
+		return 0;
+	n = strlen(r->valuestring);
+	return n >= 8 && strcmp(r->valuestring + n - 8, "/default") == 0;
+}
+
+int
+am_policy_decide_tool(const struct am_profile *p, const char *given, const char *path,
+		      const char *tenant, struct am_decision *d, struct am_error **err)
+{
+	struct am_decision alt;
+
+	if (am_policy_decide(p, "toolGrant", path, tenant, d, err) < 0)
+		return -1;
+	if (!am_decision_is_default(d) || given == NULL || strcmp(given, path) == 0)
+		return 0;
+	if (am_policy_decide(p, "toolGrant", given, tenant, &alt, err) < 0)
+		return -1;
+	if (alt.permit || !am_decision_is_default(&alt)) {
+		am_decision_free(d);
+		*d = alt;
+	} else {
+		am_decision_free(&alt);
+	}
+	return 0;
 }

@@ -38,6 +38,13 @@ const char *am_policy_gate(const char *action);
 int am_policy_decide(const struct am_profile *p, const char *gate, const char *resource,
 		     const char *tenant, struct am_decision *d, struct am_error **err);
 void am_decision_free(struct am_decision *d);
+/* toolGrant for a program: decided on its resolved path; when no rule
+ * matched that (a default deny), on the name it was given as, so "sh" that
+ * resolves to /usr/bin/dash is judged as sh.  A forbid on either wins. */
+int am_policy_decide_tool(const struct am_profile *p, const char *given, const char *path,
+			  const char *tenant, struct am_decision *d, struct am_error **err);
+/* 1 if d is a default deny (no rule matched). */
+int am_decision_is_default(const struct am_decision *d);
 
 /* The PolicyDecision artifact for d (op_id may be NULL). */
 cJSON *am_decision_artifact(const struct am_decision *d, const struct am_profile *p,

@@ -453,6 +453,18 @@ find_warnings(const cJSON *doc, struct am_warning **w, size_t *n)
 			}
 	}
 	{
+		const cJSON *t = get(doc, "type", NULL), *m = get(doc, "network", "mode");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, "airgapped_local_only") == 0 && cJSON_IsString(m) &&
+		    (strcmp(m->valuestring, "open") == 0 || strcmp(m->valuestring, "proxy") == 0))
+			warn(w, n, ".network.mode",
+			     ".network.mode: '%s' has no effect: airgapped_local_only permits no egress at all",
+			     m->valuestring);
+	}
+	if (cJSON_IsTrue(get(doc, "modelProviders", "permitUserOwned")))
+		warn(w, n, ".modelProviders.permitUserOwned",
+		     ".modelProviders.permitUserOwned: counts only when an enterprise file sets it");
+	{
 		const cJSON *cp = get(doc, "containers", "permit"), *dg = get(doc, "containers", "imageDigests");
 
 		if (cJSON_IsFalse(cp) && cJSON_GetArraySize(dg) > 0)
@@ -487,6 +499,41 @@ am_profile_check(const cJSON *doc, int layer, struct am_warning **warnings, stru
 		*warnings = NULL;
 	if (check_obj(doc, ".", f_profile, layer, err) < 0)
 		return -1;
+	if (!layer) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "type");
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(doc, "tenants");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, "multi_corporate_firewall") == 0 &&
+		    cJSON_GetArraySize(ts) == 0)
+			return am_error_setp(err, AM_EUSAGE, ".tenants",
+					     ".tenants: a multi_corporate_firewall profile needs at least one tenant");
+	}
+	{
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(doc, "tenants"), *a, *b;
+		int i = 0;
+
+		cJSON_ArrayForEach(a, ts) {
+			const cJSON *na = cJSON_GetObjectItemCaseSensitive(a, "name");
+			int j = 0;
+
+			cJSON_ArrayForEach(b, ts) {
+				const cJSON *nb = cJSON_GetObjectItemCaseSensitive(b, "name");
+
+				if (j >= i)
+					break;
+				if (cJSON_IsString(na) && cJSON_IsString(nb) &&
+				    strcmp(na->valuestring, nb->valuestring) == 0) {
+					char path[48];
+
+					snprintf(path, sizeof(path), ".tenants[%d].name", i);
+					return am_error_setp(err, AM_EUSAGE, path, "%s: tenant '%s' is named twice",
+							     path, na->valuestring);
+				}
+				j++;
+			}
+			i++;
+		}
+	}
 	if (warnings) {
 		*warnings = am_xcalloc(1, sizeof(**warnings));
 		find_warnings(doc, warnings, &n);
@@ -780,11 +827,18 @@ set_ids(cJSON *ids, const char *path, const cJSON *list, const char *label, int 
 	}
 }
 
+/* How a layer merges: the built-in template is the base (locks do not
+ * apply to it), user and workspace layers skip locked paths, the
+ * enterprise layer unions its deny lists into the result. */
+enum { LAYER_BASE, LAYER_LOWER, LAYER_ENTERPRISE };
+
 /* Merge layer into dst (both objects) at dotted prefix. */
 static void
 merge(cJSON *dst, const cJSON *layer, const char *prefix, const char *origin, const char *label,
-      int enterprise, struct am_profile *p)
+      int kind, struct am_profile *p)
 {
+	int enterprise = kind == LAYER_ENTERPRISE;
+
 	const cJSON *v;
 
 	cJSON_ArrayForEach(v, layer) {
@@ -794,10 +848,15 @@ merge(cJSON *dst, const cJSON *layer, const char *prefix, const char *origin, co
 
 		if (strcmp(path, "locked") == 0 || strcmp(path, "appliesTo") == 0)
 			continue; /* enterprise metadata, not profile values */
-		if (!enterprise && am_profile_is_locked(p->locked, path))
+		if (kind == LAYER_LOWER && am_profile_is_locked(p->locked, path))
 			continue; /* lower layers cannot change locked values */
+		if (cJSON_IsObject(v) && cur == NULL) {
+			/* Merge into a new object rather than copy it whole, so the
+			 * lists inside get their rule ids and origins. */
+			cur = cJSON_AddObjectToObject(dst, v->string);
+		}
 		if (cJSON_IsObject(v) && cJSON_IsObject(cur)) {
-			merge(cur, v, path, origin, label, enterprise, p);
+			merge(cur, v, path, origin, label, kind, p);
 			continue;
 		}
 		if (enterprise && union_path(path) && cJSON_IsArray(cur) && cJSON_IsArray(v)) {
@@ -818,8 +877,12 @@ merge(cJSON *dst, const cJSON *layer, const char *prefix, const char *origin, co
 				}
 				free(id);
 			}
-			cJSON_DeleteItemFromObjectCaseSensitive(p->origins, path);
-			cJSON_AddStringToObject(p->origins, path, "merged");
+			{
+				/* The list now ends with the enterprise's entries;
+				 * their rule ids say which came from where. */
+				cJSON_DeleteItemFromObjectCaseSensitive(p->origins, path);
+				cJSON_AddStringToObject(p->origins, path, origin);
+			}
 			continue;
 		}
 		cJSON_DeleteItemFromObjectCaseSensitive(dst, v->string);
@@ -936,20 +999,33 @@ am_profile_resolve(struct am_ledger *l, const char *name, struct am_profile *out
 			cJSON_AddItemToArray(out->locked, cJSON_CreateString(x->valuestring));
 	}
 	out->effective = cJSON_CreateObject();
-	merge(out->effective, tmpl, "", "builtin", name, 0, out);
+	merge(out->effective, tmpl, "", "builtin", name, LAYER_BASE, out);
 	add_layer(out, "builtin", tmpl);
 	upath = am_xasprintf("%s/profiles/%s.json", cfg, name);
+	{
+		struct stat st;
+
+		/* The user layer binds this user's executions: refuse one that
+		 * someone else could have written. */
+		if (lstat(upath, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_uid != getuid() ||
+					       (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+			am_error_set(err, AM_EDENIED,
+				     "user profile '%s' refused: must be a regular file of yours, not writable by group or others",
+				     upath);
+			goto out;
+		}
+	}
 	if (am_read_file(upath, 1 << 20, &udata, &len, NULL) == 0) {
 		user = am_canon_parse(udata, len, err);
 		if (user == NULL || am_profile_check(user, 1, NULL, err) < 0) {
 			am_error_prefix(err, "user profile '%s'", upath);
 			goto out;
 		}
-		merge(out->effective, user, "", "user", name, 0, out);
+		merge(out->effective, user, "", "user", name, LAYER_LOWER, out);
 		add_layer(out, "user", user);
 	}
 	if (recorded) {
-		merge(out->effective, recorded, "", "workspace", name, 0, out);
+		merge(out->effective, recorded, "", "workspace", name, LAYER_LOWER, out);
 		add_layer(out, "workspace", recorded);
 	}
 	cJSON_ArrayForEach(e, managed) {
@@ -961,7 +1037,7 @@ am_profile_resolve(struct am_ledger *l, const char *name, struct am_profile *out
 			continue;
 		origin = am_xasprintf("enterprise:%s", file);
 		label = am_xasprintf("enterprise:%s", file);
-		merge(out->effective, doc, "", origin, label, 1, out);
+		merge(out->effective, doc, "", origin, label, LAYER_ENTERPRISE, out);
 		add_layer(out, "enterprise", doc);
 		/* origin strings must outlive the merge: keep them in origins */
 		free(origin);
@@ -1008,6 +1084,8 @@ flatten(cJSON *out, const cJSON *o, const char *prefix)
 {
 	const cJSON *v;
 
+	if (!cJSON_IsObject(o))
+		return;
 	cJSON_ArrayForEach(v, o) {
 		AM_AUTOFREE char *path = *prefix ? am_xasprintf("%s.%s", prefix, v->string)
 						 : am_xstrdup(v->string);

@@ -166,6 +166,7 @@ ll_scoped(int abi)
 	return abi >= 6 ? LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL : 0;
 }
 
+/* The Landlock ABI version this kernel offers, 0 if none. */
 static int
 ll_abi(void)
 {
@@ -445,6 +446,7 @@ struct cg_layout {
 	char mode[16];
 };
 
+/* Free what cg_layout_get allocated. */
 static void
 cg_layout_free(struct cg_layout *l)
 {
@@ -454,6 +456,7 @@ cg_layout_free(struct cg_layout *l)
 		free(l->own[i]);
 }
 
+/* 1 if word is in list as a whole item between separators from seps. */
 static int
 has_word(const char *list, const char *word, const char *seps)
 {
@@ -558,6 +561,7 @@ cg_own_dir(const char *mountinfo, const char *cgroup, const char *ctrl)
 	return dir;
 }
 
+/* Read at most n-1 bytes of a small (proc, cgroup) file, NUL-terminated. */
 static int
 read_small(const char *path, char *buf, size_t n)
 {
@@ -574,6 +578,7 @@ read_small(const char *path, char *buf, size_t n)
 	return 0;
 }
 
+/* Write s to an existing file (proc, cgroup); 0 or -1 with errno. */
 static int
 write_str(const char *path, const char *s)
 {
@@ -591,6 +596,7 @@ write_str(const char *path, const char *s)
 	return close(fd);
 }
 
+/* Find our cgroups, the hierarchy's mode and which controllers we may use. */
 static void
 cg_layout_get(struct cg_layout *l)
 {
@@ -713,6 +719,7 @@ am_sandbox_features_json(const struct am_sandbox_features *f)
 	return o;
 }
 
+/* 1 if s is a safe cgroup directory name: [A-Za-z0-9._-], at most 64. */
 static int
 name_ok(const char *s)
 {
@@ -727,6 +734,7 @@ name_ok(const char *s)
 	return n <= 64;
 }
 
+/* Refuse a path list with a relative or overlong path. */
 static int
 paths_ok(char *const *v, const char *what, struct am_error **err)
 {
@@ -737,6 +745,7 @@ paths_ok(char *const *v, const char *what, struct am_error **err)
 	return 0;
 }
 
+/* Refuse a malformed plan (AM_EUSAGE) before anything runs. */
 static int
 plan_validate(const struct am_sandbox_plan *p, struct am_error **err)
 {
@@ -787,6 +796,7 @@ am_sandbox_check(const struct am_sandbox_plan *p, const struct am_sandbox_featur
 	return 0;
 }
 
+/* A NULL-terminated string vector as a JSON array. */
 static cJSON *
 strv_json(char *const *v)
 {
@@ -797,6 +807,7 @@ strv_json(char *const *v)
 	return a;
 }
 
+/* The names of the Landlock rights in access. */
 static cJSON *
 rights_json(uint64_t access)
 {
@@ -809,6 +820,7 @@ rights_json(uint64_t access)
 	return a;
 }
 
+/* One Landlock rule of the plan, as the kernel will get it. */
 static void
 add_rule_json(cJSON *rules, const char *path, uint64_t access, uint64_t handled, const char *why)
 {
@@ -820,6 +832,7 @@ add_rule_json(cJSON *rules, const char *path, uint64_t access, uint64_t handled,
 	cJSON_AddItemToArray(rules, r);
 }
 
+/* One mount step of the plan. */
 static void
 add_mount_json(cJSON *m, const char *target, const char *what)
 {
@@ -830,6 +843,7 @@ add_mount_json(cJSON *m, const char *target, const char *what)
 	cJSON_AddItemToArray(m, o);
 }
 
+/* One limit and the mechanism that enforces it. */
 static void
 add_limit_json(cJSON *lim, const char *key, uint64_t value, const char *how)
 {
@@ -1135,6 +1149,7 @@ mask_dir(const char *path)
 		     "size=4k,nr_inodes=1,mode=0555");
 }
 
+/* The init's mount namespace: private, scratch /tmp, masks, ledger, /proc. */
 static void
 child_mounts(const struct ctx *c)
 {
@@ -1206,6 +1221,7 @@ child_mounts(const struct ctx *c)
 		child_fail(c, "mount proc on", "/proc", errno);
 }
 
+/* Network: bring the new namespace's loopback up for AM_NET_LOOPBACK. */
 static void
 child_net(const struct ctx *c)
 {
@@ -1227,6 +1243,7 @@ child_net(const struct ctx *c)
 	close(s);
 }
 
+/* Restrict this process and its descendants to the planned rules. */
 static void
 child_landlock(const struct ctx *c)
 {
@@ -1303,7 +1320,7 @@ command_main(struct ctx *c)
 	struct sigaction sa;
 	sigset_t none;
 	size_t i;
-	int sig, fd, e;
+	int sig, fd, e, pfd = -1;
 
 	/* Signal state from am and the init must not leak into the command:
 	 * an ignored SIGPIPE or a blocked SIGTERM would survive exec. */
@@ -1322,6 +1339,10 @@ command_main(struct ctx *c)
 	/* fds 0-2 from the plan; everything else am had open is closed so no
 	 * inherited descriptor (ledger locks, sockets, keys) reaches the agent.
 	 * The sources go above 2 first, in case one of them is 0, 1 or 2. */
+	/* The progress descriptor goes to fd 4 (fd 3 is this process's own
+	 * context socket, closed at exec): moved out of the way first. */
+	if (p->progress_fd >= 0 && (pfd = fcntl(p->progress_fd, F_DUPFD_CLOEXEC, 10)) < 0)
+		child_fail(c, "progress fd", NULL, errno);
 	for (i = 0; i < 3; i++) {
 		fd = src[i] >= 0 ? src[i] : open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (fd < 0 || (src[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
@@ -1333,7 +1354,9 @@ command_main(struct ctx *c)
 	if (c->sock != 3 && dup3(c->sock, 3, O_CLOEXEC) < 0)
 		child_fail(c, "dup3", NULL, errno);
 	c->sock = 3; /* this process's copy of the context */
-	if (close_range(4, ~0U, 0) < 0)
+	if (pfd >= 0 && dup2(pfd, 4) < 0) /* dup2 clears close-on-exec: it survives exec */
+		child_fail(c, "dup2 progress", NULL, errno);
+	if (close_range(pfd >= 0 ? 5 : 4, ~0U, 0) < 0)
 		child_fail(c, "close_range", NULL, errno);
 
 	if (chdir(p->cwd ? p->cwd : "/") < 0)
@@ -1364,6 +1387,7 @@ command_main(struct ctx *c)
 	_exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
 }
 
+/* A handler, so the kernel delivers the signal to the namespace's init. */
 static void
 init_nop(int sig)
 {
@@ -1386,6 +1410,8 @@ init_main(struct ctx *c)
 	 * agent running unsupervised.  (Set before waiting for "go": if am died
 	 * already, the read below sees EOF.) */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* It is a copy of am, argv and all; let ps(1) tell them apart. */
+	prctl(PR_SET_NAME, "am-init", 0, 0, 0);
 	if (read(c->sock, &go, 1) != 1 || go != 'g')
 		_exit(SETUP_FAILED);
 
@@ -1457,6 +1483,7 @@ struct am_sandbox {
 	char *cgbase[CG_N]; /* their <own>/am parents */
 };
 
+/* Free what the parent allocated for the children. */
 static void
 ctx_free(struct ctx *c)
 {
@@ -1473,6 +1500,7 @@ ctx_free(struct ctx *c)
 	free(c->prog.filter);
 }
 
+/* Append a Landlock rule (path borrowed). */
 static void
 rule_add(struct ctx *c, const char *path, uint64_t access, size_t *cap)
 {
@@ -1486,6 +1514,7 @@ rule_add(struct ctx *c, const char *path, uint64_t access, size_t *cap)
 	c->nrules++;
 }
 
+/* Keep s alive as long as the context; returns s. */
 static char *
 owned(struct ctx *c, char *s)
 {
@@ -1493,6 +1522,7 @@ owned(struct ctx *c, char *s)
 	return c->owned[c->nowned++] = s;
 }
 
+/* qsort: shorter strings first. */
 static int
 cmp_len(const void *a, const void *b)
 {
@@ -1518,6 +1548,7 @@ rebind_add(struct ctx *c, const char *path, size_t *cap)
 	c->rebind[c->nrebind++] = rp;
 }
 
+/* The host /tmp paths to bring back, without ones inside another. */
 static void
 rebind_plan(struct ctx *c)
 {
@@ -1550,6 +1581,7 @@ rebind_plan(struct ctx *c)
 	c->rebind_fd = am_xcalloc(k ? k : 1, sizeof *c->rebind_fd);
 }
 
+/* The Landlock rules: the plan's paths, /tmp, interpreters, the system. */
 static void
 rules_plan(struct ctx *c)
 {
@@ -1577,6 +1609,7 @@ rules_plan(struct ctx *c)
 		rule_add(c, ll_system[i].path, ll_system[i].access, &cap);
 }
 
+/* The resource limits the command sets before exec. */
 static void
 rlimits_plan(struct ctx *c, int cg_mem, int cg_pids)
 {
@@ -1598,6 +1631,7 @@ rlimits_plan(struct ctx *c, int cg_mem, int cg_pids)
 		c->rl[c->nrl++] = (struct rl){ RLIMIT_NPROC, { p->max_pids + 1, p->max_pids + 1 } };
 }
 
+/* Write val to dir/file. */
 static int
 cg_write(const char *dir, const char *file, const char *val)
 {
@@ -1608,6 +1642,7 @@ cg_write(const char *dir, const char *file, const char *val)
 	return rc;
 }
 
+/* A number from dir/file: the whole file, or the value after "key ". */
 static int
 cg_read_u64(const char *dir, const char *file, const char *key, uint64_t *out)
 {
@@ -1634,6 +1669,7 @@ cg_read_u64(const char *dir, const char *file, const char *key, uint64_t *out)
 	return 0;
 }
 
+/* Remove our cgroups (and am/ when it is left empty). */
 static void
 cg_remove(struct am_sandbox *sb)
 {
@@ -1749,6 +1785,7 @@ fail:
 	return rc;
 }
 
+/* Put pid (the init, before it goes on) into each of our cgroups. */
 static int
 cg_attach(struct am_sandbox *sb, pid_t pid, struct am_error **err)
 {
@@ -1769,6 +1806,7 @@ cg_attach(struct am_sandbox *sb, pid_t pid, struct am_error **err)
 	return 0;
 }
 
+/* Write data to /proc/PID/FILE. */
 static int
 write_proc(pid_t pid, const char *file, const char *data)
 {
@@ -1801,6 +1839,7 @@ write_maps(pid_t pid, struct am_error **err)
 	return 0;
 }
 
+/* Wait for the init, blocking, and record its status. */
 static void
 reap(struct am_sandbox *sb, struct rusage *ru)
 {

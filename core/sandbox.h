@@ -45,7 +45,7 @@ struct am_sandbox_plan {
 	uint64_t max_pids;       /* 0: no limit */
 	uint64_t max_file_bytes; /* RLIMIT_FSIZE; 0: scratch_bytes */
 	const char *name;        /* unique name (cgroup directory), e.g. the op uuid */
-	int progress_fd;         /* if >= 0, becomes fd 3 in the command (AM_PROGRESS_FD) */
+	int progress_fd;         /* if >= 0, becomes fd 4 in the command (AM_PROGRESS_FD) */
 	int stdin_fd;            /* child's fds (dup2'd to 0,1,2); -1: /dev/null */
 	int stdout_fd;
 	int stderr_fd;
@@ -78,12 +78,18 @@ cJSON *am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_san
 struct am_sandbox;
 
 /* Start the plan; returns once the child has passed every setup step (or
- * failed one: the error names it) and is about to exec. */
+ * failed one: the error names it) and is about to exec.  The sandbox is
+ * killed when the thread that started it exits (PR_SET_PDEATHSIG), so a
+ * supervisor that dies takes the agent with it: start it from a thread that
+ * lives as long as the run.  The command leads its own session, so terminal
+ * signals (^C) reach am only; pass them on with am_sandbox_signal(). */
 int am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		     struct am_error **err);
 /* PID (in our namespace) of the sandbox init. */
 pid_t am_sandbox_pid(const struct am_sandbox *sb);
-/* Send sig to the command (through the init, which forwards it). */
+/* Send sig to the command's process group through the init, which forwards
+ * SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH; SIGKILL
+ * ends the whole sandbox; other signals fail with EINVAL.  0 or -1 (errno). */
 int am_sandbox_signal(struct am_sandbox *sb, int sig);
 /* Kill everything in the sandbox at once (SIGKILL to the init). */
 void am_sandbox_kill(struct am_sandbox *sb);

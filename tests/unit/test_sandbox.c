@@ -198,6 +198,7 @@ plan_init(struct am_sandbox_plan *p, char **argv)
 	p->max_pids = 64;
 	p->cpu_seconds = 30;
 	p->stdin_fd = -1;
+	p->progress_fd = -1;
 }
 
 /* Start, wait up to timeout_ms (then kill), collect output. */

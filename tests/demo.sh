@@ -104,6 +104,35 @@ done
 run am tool-grant revoke "$GRANT" --reason "demo" --key "$OWNER"
 run am tool-grant list
 
+step "the main job: a governed run of a sample agent under the personal profile"
+mkdir -p "$HOME/.ssh" && ssh-keygen -q -t ed25519 -N '' -f "$HOME/.ssh/id_ed25519" -C demo-secret
+cp "$AM_TOP/tests/fixtures/demo-agent.sh" "$WS/agent.sh"
+printf '$ B=$(am delegation create --to builder --operations agent_machine.execution.start,agent_machine.execution.cancel \\\n'
+printf '      --profile personal --tools cat,sleep --budget wallClockSeconds=600,agentConcurrency=2 --key ...)\n'
+B=$(am delegation create --to builder --operations agent_machine.execution.start,agent_machine.execution.cancel \
+	--profile personal --tools cat,sleep --budget wallClockSeconds=600,agentConcurrency=2 --key "$OWNER")
+run am tool-grant apply cat --to builder --profile personal --key "$OWNER"
+run am tool-grant apply sleep --to builder --profile personal --key "$OWNER"
+show 'am execution start --dry-run --delegation "$B" -- ./agent.sh "$HOME" | head -24' \
+	am execution start --dry-run --delegation "$B" -- ./agent.sh "$HOME" | head -24
+show 'am execution start --delegation "$B" -- ./agent.sh "$HOME"' \
+	am execution start --delegation "$B" -- ./agent.sh "$HOME"
+RUN=$(am --json log --type agent_machine.execution.start | sed -n 's/.*"operationId": "\(.*\)".*/\1/p' | head -1)
+run am log --operation "$RUN"
+run am execution status "$RUN"
+
+step "a budget runs out: 2 seconds of wall clock for an endless loop (exit 124)"
+refused 'am execution start --budget wallClockSeconds=2 --grace 1 --delegation "$B" -- /bin/sh -c "while :; do :; done"' \
+	am execution start --budget wallClockSeconds=2 --grace 1 --delegation "$B" -- /bin/sh -c 'while :; do :; done'
+
+step "a detached run, canceled: the whole process tree is gone, the slot freed"
+printf '$ ID=$(am execution start --detach --delegation "$B" -- /bin/sh -c "sleep 300")\n'
+ID=$(am execution start --detach --delegation "$B" -- /bin/sh -c 'sleep 300')
+echo "$ID"
+show 'am execution cancel "$ID" --grace 1 --delegation "$B"' \
+	am execution cancel "$ID" --grace 1 --delegation "$B"
+run am execution list
+
 step "am verify re-checks every hash, signature, transition and delegation record"
 run am verify
 echo

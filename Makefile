@@ -14,14 +14,14 @@ DEB_PKGS = build-essential pkg-config libcjson-dev libgit2-dev libarchive-dev \
 CC      ?= cc
 VERSION := 0.1.0
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
            -Wformat=2 -Wshadow -Wpointer-arith -fno-strict-aliasing \
            -D_GNU_SOURCE -DAM_VERSION='"$(VERSION)"' \
            -DAM_DATADIR='"$(DATADIR)"' -Icore
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS  += $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lpthread
+override CFLAGS += $(PKG_CFLAGS)
+override LDLIBS += $(PKG_LIBS) -lpthread
 
 CORE_SRC = $(sort $(wildcard core/*.c))
 CMD_SRC  = $(sort $(wildcard cmd/*.c))

@@ -159,8 +159,8 @@ am_budget_reserve(struct am_txn *t, const struct am_account *acc, size_t n,
 			if (!(acc[i].claim.set & (1u << d)))
 				continue;
 			r = am_budget_consumed(d) ? remaining_of(accts[i], &acc[i].claim, d) : acc[i].claim.v[d];
-			if (am_budget_consumed(d) && !(request->set & (1u << d)) && free_slots > 1)
-				r /= free_slots;
+			if (am_budget_consumed(d) && !(request->set & (1u << d)) && free_slots > 1 && r > 0)
+				r = r / free_slots > 0 ? r / free_slots : 1;
 			if (r < v) {
 				v = r;
 				limiter = acc[i].name;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -934,7 +935,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	struct am_usage usage = { 0 };
 	struct finish_ctx fc = { 0 };
 	struct sigaction sa = { 0 }, old_term, old_int, old_hup;
-	int sp[2] = { -1, -1 }, pr[2] = { -1, -1 };
+	int sp[2] = { -1, -1 }, pr[2] = { -1, -1 }, pidfd = -1;
 	int status = 0, attempt = 0, canceled = 0, wall_hit = 0, exit_code = 1, rc = -1;
 	int64_t wall_ms = x->effective.v[AM_DIM_WALL] * 1000, start_ms = mono_ms(), deadline;
 	int64_t term_at = 0, last_lease = 0, last_commit = 0;
@@ -1042,8 +1043,11 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			close(notify_fd);
 			notify_fd = -1;
 		}
+		/* A pidfd of the sandbox init wakes the loop the moment the
+		 * command ends, instead of at the next poll timeout. */
+		pidfd = (int)syscall(SYS_pidfd_open, am_sandbox_pid(sb), 0);
 		while (!ended || so.fd >= 0 || se.fd >= 0) {
-			struct pollfd pfd[4];
+			struct pollfd pfd[5];
 			int n = 0, i, timeout;
 			int64_t now = mono_ms();
 
@@ -1054,6 +1058,8 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			if (pr[0] >= 0)
 				pfd[n].fd = pr[0], pfd[n].events = POLLIN, n++;
 			pfd[n].fd = sp[0], pfd[n].events = POLLIN, n++;
+			if (pidfd >= 0 && !ended)
+				pfd[n].fd = pidfd, pfd[n].events = POLLIN, n++;
 			timeout = ended ? 50 : 200;
 			if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
 				break;
@@ -1181,6 +1187,10 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 					last_lease = now;
 				}
 			}
+		}
+		if (pidfd >= 0) {
+			close(pidfd);
+			pidfd = -1;
 		}
 		if (pr[0] >= 0) {
 			close(pr[0]);

@@ -1215,6 +1215,13 @@ child_mounts(const struct ctx *c)
 			   remount_ro(p->ledger_dir) < 0)
 			child_fail(c, "read-only bind", p->ledger_dir, errno);
 	}
+	/* Every executable file is bound read-only onto itself: a grant pins a
+	 * binary by its hash, so the agent must not be able to rewrite one it
+	 * may run (a granted tool under a writable workspace path, say). */
+	for (v = p->exec_paths; v && *v; v++)
+		if (stat(*v, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (mount(*v, *v, NULL, MS_BIND, NULL) < 0 || remount_ro(*v) < 0))
+			child_fail(c, "read-only bind of executable", *v, errno);
 	/* /proc of the new PID namespace: the agent sees its own processes
 	 * only, and /proc/self means itself. */
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)

@@ -27,8 +27,10 @@ cmd_init_exec(struct am_ctx *ctx, int argc, char **argv)
 	if (argc - optind > 1)
 		return am_usage_error(ctx, "too many arguments");
 	o.dir = optind < argc ? argv[optind] : ".";
-	if (am_workspace_init(&o, &r, &err) < 0)
+	if (am_workspace_init(&o, &r, &err) < 0) {
+		am_init_result_free(&r);
 		return am_report(ctx, err);
+	}
 	if (ctx->json) {
 		cJSON *doc = cJSON_CreateObject(), *owner;
 

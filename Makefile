@@ -9,7 +9,7 @@ PKGS     = libcjson libgit2 libarchive libzstd libsodium libseccomp
 # Debian packages that provide the libraries and the tools make check uses.
 DEB_PKGS = build-essential pkg-config libcjson-dev libgit2-dev libarchive-dev \
            libzstd-dev libsodium-dev libseccomp-dev bats mandoc git \
-           openssh-client python3-jwt python3-jsonschema zstd
+           openssh-client python3-jwt python3-jsonschema zstd jq util-linux passwd
 
 CC      ?= cc
 VERSION := 0.1.0

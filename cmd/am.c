@@ -14,7 +14,7 @@
 
 extern const struct am_cmd am_cmd_init, am_cmd_log, am_cmd_show, am_cmd_verify,
 	am_cmd_key, am_cmd_trust, am_cmd_delegation, am_cmd_profile, am_cmd_policy,
-	am_cmd_tool_grant, am_cmd_execution;
+	am_cmd_tool_grant, am_cmd_execution, am_cmd_diagnostics;
 
 /* The command table; help, usage and completions are generated from it. */
 const struct am_cmd *const am_commands[] = {
@@ -29,6 +29,7 @@ const struct am_cmd *const am_commands[] = {
 	&am_cmd_policy,
 	&am_cmd_tool_grant,
 	&am_cmd_execution,
+	&am_cmd_diagnostics,
 	NULL,
 };
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "am.h"
 #include "authority.h"
@@ -13,12 +14,14 @@
 
 static volatile sig_atomic_t interrupted;
 
+/* SIGINT, SIGTERM, SIGHUP during an export: stop at the next chunk. */
 static void
 on_signal(int sig)
 {
 	interrupted = sig;
 }
 
+/* The string member k of o, or "". */
 static const char *
 s(const cJSON *o, const char *k)
 {
@@ -27,6 +30,7 @@ s(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* Milliseconds of the monotonic clock. */
 static int64_t
 mono_ms(void)
 {
@@ -45,6 +49,7 @@ struct bar {
 	char phase[16];
 };
 
+/* am_bundle_progress_fn: redraw the bar at most ten times a second. */
 static int
 bar_cb(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
@@ -78,6 +83,7 @@ bar_cb(void *arg, const char *phase, uint64_t done, uint64_t total)
 	return 0;
 }
 
+/* Erase the bar before anything else is printed. */
 static void
 bar_clear(struct bar *b)
 {
@@ -104,6 +110,7 @@ struct export_ctx {
 	const char *reason;
 };
 
+/* Commit 1: the export operation, queued -> running. */
 static int
 start_txn(struct am_txn *t, void *arg, struct am_error **err)
 {
@@ -126,6 +133,7 @@ start_txn(struct am_txn *t, void *arg, struct am_error **err)
 	return am_op_transition(t, c->op, "running", NULL, details, err);
 }
 
+/* Commit 2: the bundle artifact and its index, running -> completed. */
 static int
 finish_txn(struct am_txn *t, void *arg, struct am_error **err)
 {
@@ -138,12 +146,13 @@ finish_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddStringToObject(details, "bundleRef", c->ref);
 	cJSON_AddStringToObject(details, "digest", c->res->digest);
 	cJSON_AddNumberToObject(details, "size", (double)c->res->size);
-	cJSON_AddNumberToObject(details, "files", (double)c->res->files + 1);
+	cJSON_AddNumberToObject(details, "files", (double)c->res->files);
 	cJSON_AddNumberToObject(details, "secretsRedacted", (double)c->res->secrets);
 	cJSON_AddNumberToObject(details, "promptsRedacted", (double)c->res->prompts);
 	return am_op_transition(t, c->op, "completed", NULL, details, err);
 }
 
+/* Commit 2 of a failed export: failed, or canceling -> canceled. */
 static int
 fail_txn(struct am_txn *t, void *arg, struct am_error **err)
 {
@@ -178,6 +187,7 @@ record_failure(struct am_ctx *ctx, struct am_ledger *l, struct export_ctx *c, co
 	}
 }
 
+/* am-diagnostics-<UTC time>.tar.zst in the current directory. */
 static char *
 default_output(void)
 {
@@ -191,6 +201,7 @@ default_output(void)
 	return am_xasprintf("am-diagnostics-%s.tar.zst", ts);
 }
 
+/* "am diagnostics export-redacted" */
 static int
 diag_export(struct am_ctx *ctx, int argc, char **argv)
 {
@@ -254,6 +265,14 @@ diag_export(struct am_ctx *ctx, int argc, char **argv)
 	}
 	if (output == NULL)
 		output = default_output();
+	{
+		struct stat st;
+
+		if (stat(output, &st) == 0 && S_ISDIR(st.st_mode)) {
+			rc = am_usage_error(ctx, "-o '%s' is a directory; name the bundle file", output);
+			goto out;
+		}
+	}
 	if (am_bundle_tmpfile(output, &tmp, &fd, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
@@ -290,8 +309,13 @@ diag_export(struct am_ctx *ctx, int argc, char **argv)
 			fprintf(stderr, "am: %s:%d: %s: secret found by the re-scan\n", s(lk, "file"),
 				cJSON_GetObjectItemCaseSensitive(lk, "line")->valueint, s(lk, "rule"));
 		record_failure(ctx, l, &c, cls, err->msg);
-		if (interrupted)
-			err->cls = AM_EFAIL;
+		if (interrupted) {
+			/* As a shell reports a command a signal ended. */
+			am_error_free(err);
+			fprintf(stderr, "am: interrupted; no bundle written\n");
+			rc = 128 + interrupted;
+			goto out;
+		}
 		rc = am_report(ctx, err);
 		goto out;
 	}
@@ -324,7 +348,7 @@ diag_export(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_AddStringToObject(o, "bundle", output);
 		cJSON_AddStringToObject(o, "digest", res.digest);
 		cJSON_AddNumberToObject(o, "size", (double)res.size);
-		cJSON_AddNumberToObject(o, "files", (double)res.files + 1);
+		cJSON_AddNumberToObject(o, "files", (double)res.files);
 		cJSON_AddNumberToObject(o, "secretsRedacted", (double)res.secrets);
 		cJSON_AddNumberToObject(o, "promptsRedacted", (double)res.prompts);
 		cJSON_AddStringToObject(o, "ref", c.ref);
@@ -333,9 +357,10 @@ diag_export(struct am_ctx *ctx, int argc, char **argv)
 	} else {
 		puts(output);
 		fflush(stdout);
-		am_info(ctx, "am: wrote %s: %llu files, %llu bytes, %s; %llu secrets and %llu prompt fields redacted, re-scan clean (%s)",
-			output, (unsigned long long)res.files + 1, (unsigned long long)res.size, res.digest,
-			(unsigned long long)res.secrets, (unsigned long long)res.prompts, c.op);
+		am_info(ctx, "am: wrote %s: %llu files, %llu bytes, %s; %llu secret%s and %llu prompt field%s redacted, re-scan clean (%s)",
+			output, (unsigned long long)res.files, (unsigned long long)res.size, res.digest,
+			(unsigned long long)res.secrets, res.secrets == 1 ? "" : "s",
+			(unsigned long long)res.prompts, res.prompts == 1 ? "" : "s", c.op);
 	}
 out:
 	if (handlers)
@@ -366,9 +391,10 @@ struct scan_out {
 	const char *last_rule;
 	cJSON *last;       /* the finding to add repeats to (--json) */
 	uint64_t secrets;
-	cJSON *files_hit;  /* set of file names with a secret */
+	uint64_t files_hit; /* files with a secret (findings come file by file) */
 };
 
+/* am_redact_finding_fn of scan: print (or collect) secrets, merging repeats on a line. */
 static void
 scan_finding(void *arg, const struct am_redact_finding *f)
 {
@@ -389,8 +415,7 @@ scan_finding(void *arg, const struct am_redact_finding *f)
 	if (o->last_file == NULL || strcmp(o->last_file, f->file) != 0) {
 		free(o->last_file);
 		o->last_file = am_xstrdup(f->file);
-		if (!cJSON_HasObjectItem(o->files_hit, f->file))
-			cJSON_AddTrueToObject(o->files_hit, f->file);
+		o->files_hit++;
 	}
 	o->last_line = f->line;
 	o->last_rule = f->rule;
@@ -408,6 +433,7 @@ scan_finding(void *arg, const struct am_redact_finding *f)
 	}
 }
 
+/* "am diagnostics scan" */
 static int
 diag_scan(struct am_ctx *ctx, int argc, char **argv)
 {
@@ -433,7 +459,6 @@ diag_scan(struct am_ctx *ctx, int argc, char **argv)
 		if (strcmp(argv[i], "-") == 0 && stdin_seen++)
 			return am_usage_error(ctx, "'-' (standard input) given twice");
 	r = am_redact_new();
-	o.files_hit = cJSON_CreateObject();
 	if (ctx->json) {
 		o.findings = cJSON_CreateArray();
 		errors = cJSON_CreateArray();
@@ -469,18 +494,17 @@ diag_scan(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_AddNumberToObject(doc, "bytes", (double)st.bytes);
 		cJSON_AddNumberToObject(doc, "skipped", (double)st.skipped);
 		cJSON_AddNumberToObject(doc, "secrets", (double)o.secrets);
-		cJSON_AddNumberToObject(doc, "filesWithSecrets", cJSON_GetArraySize(o.files_hit));
+		cJSON_AddNumberToObject(doc, "filesWithSecrets", (double)o.files_hit);
 		cJSON_AddItemToObject(doc, "findings", o.findings);
 		cJSON_AddItemToObject(doc, "errors", errors);
 		am_print_json(doc);
 	} else if (!ctx->quiet) {
 		fflush(stdout);
-		fprintf(stderr, "am: %llu secret%s in %d of %llu file%s scanned (%llu bytes)\n",
+		fprintf(stderr, "am: %llu secret%s in %llu of %llu file%s scanned (%llu bytes)\n",
 			(unsigned long long)o.secrets, o.secrets == 1 ? "" : "s",
-			cJSON_GetArraySize(o.files_hit), (unsigned long long)st.files,
+			(unsigned long long)o.files_hit, (unsigned long long)st.files,
 			st.files == 1 ? "" : "s", (unsigned long long)st.bytes);
 	}
-	cJSON_Delete(o.files_hit);
 	free(o.last_file);
 	am_redact_free(r);
 	if (rc)
@@ -490,6 +514,7 @@ diag_scan(struct am_ctx *ctx, int argc, char **argv)
 
 /* ---- verify ------------------------------------------------------------------ */
 
+/* "am diagnostics verify" */
 static int
 diag_verify(struct am_ctx *ctx, int argc, char **argv)
 {
@@ -554,6 +579,7 @@ diag_verify(struct am_ctx *ctx, int argc, char **argv)
 	return n == 0 ? 0 : AM_EINTEGRITY;
 }
 
+/* Dispatch to the verb. */
 static int
 cmd_diagnostics_exec(struct am_ctx *ctx, int argc, char **argv)
 {

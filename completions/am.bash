@@ -6,7 +6,7 @@
 # Needs nothing from the bash-completion package.
 
 _am_commands='init log show verify key trust delegation profile policy tool-grant
-execution help version'
+execution diagnostics help version'
 _am_global_opts='-C --json -q --quiet --no-color -h --help --version'
 _am_optypes='agent_machine.workspace.init agent_machine.profile.create
 agent_machine.execution.start agent_machine.execution.cancel
@@ -37,6 +37,7 @@ _am_verbs()
 	policy) echo 'check explain' ;;
 	tool-grant) echo 'apply revoke list show check' ;;
 	execution) echo 'start status list wait logs progress cancel' ;;
+	diagnostics) echo 'export-redacted scan verify' ;;
 	esac
 }
 
@@ -102,6 +103,9 @@ _am_cmd_opts()
 			'--grace --dry-run --key --delegation --json --state --follow -f' \
 			'--stderr --percent --message -h --help'
 		;;
+	diagnostics:export-redacted) echo '-o --operation --since --key --delegation' ;;
+	diagnostics:scan | diagnostics:verify) echo '--json' ;;
+	diagnostics:*) echo '-o --operation --since --key --delegation --json -h --help' ;;
 	help:*) echo '--commands' ;;
 	version:*) echo '--features' ;;
 	esac
@@ -229,11 +233,11 @@ _am()
 	fi
 
 	case $cmd:$prev in
-	init:--owner-key | *:--key | profile:--from)
+	init:--owner-key | *:--key | profile:--from | diagnostics:-o)
 		_am_files
 		return 0
 		;;
-	init:--owner-name | log:--since | log:-n | log:--max-count | key:-C | \
+	init:--owner-name | log:--since | diagnostics:--since | log:-n | log:--max-count | key:-C | \
 		trust:--name | delegation:--to | \
 		delegation:--tools | delegation:--model-providers | \
 		*:--expires | *:--tenant | *:--reason | profile:--set | \
@@ -258,7 +262,7 @@ _am()
 		_am_reply "$_am_states"
 		return 0
 		;;
-	log:--operation)
+	log:--operation | diagnostics:--operation)
 		_am_reply "$(_am_operations "${cdir[@]}")"
 		return 0
 		;;

@@ -132,6 +132,7 @@ complete -c am -n $nocmd -a profile -d 'Create, inspect, compare and check polic
 complete -c am -n $nocmd -a policy -d 'Check requests against a profile, explain decisions'
 complete -c am -n $nocmd -a tool-grant -d 'Apply, revoke and inspect tool grants'
 complete -c am -n $nocmd -a execution -d 'Run an agent contained, under delegation, profile and budget'
+complete -c am -n $nocmd -a diagnostics -d 'Export a redacted bundle, scan for secrets, check a bundle'
 complete -c am -n $nocmd -a help -d 'Show help for am or a command'
 complete -c am -n $nocmd -a version -d 'Print the version'
 
@@ -294,3 +295,17 @@ complete -c am -n '__am_using execution status; or __am_using execution wait; or
 complete -c am -n '__am_using help' -l commands -d 'Print the command names, one per line'
 complete -c am -n '__am_using help' -a "$am_commands"
 complete -c am -n '__am_using version' -l features -d 'Also print library versions and sandbox features'
+
+# am diagnostics export-redacted [-o FILE.tar.zst] [--operation ID] [--since TIME]
+# [--key FILE | --delegation TOKEN] | scan [--json] PATH...|- | verify [--json] FILE.tar.zst
+complete -c am -n '__am_using diagnostics' -s h -l help -d 'Print the usage'
+complete -c am -n '__am_needs_verb diagnostics' -a export-redacted -d 'Write a redacted diagnostic bundle'
+complete -c am -n '__am_needs_verb diagnostics' -a scan -d 'Find secrets in files, directories or stdin'
+complete -c am -n '__am_needs_verb diagnostics' -a verify -d 'Re-check a bundle'
+complete -c am -n '__am_using diagnostics export-redacted' -s o -r -F -d 'Write the bundle to this file'
+complete -c am -n '__am_using diagnostics export-redacted' -l operation -x -a '(__am_operations)' -d 'Only this operation'
+complete -c am -n '__am_using diagnostics export-redacted' -l since -x -d 'Only what changed since TIME or a duration'
+complete -c am -n '__am_using diagnostics export-redacted' -l key -r -F -d 'Act with this key file'
+complete -c am -n '__am_using diagnostics export-redacted' -l delegation -x -d 'Act under this token (or @FILE)'
+complete -c am -n '__am_using diagnostics scan; or __am_using diagnostics verify' -l json -d 'Print JSON'
+complete -c am -n '__am_using diagnostics scan; or __am_using diagnostics verify' -F

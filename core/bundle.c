@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
@@ -81,6 +82,7 @@ static const char *const runtime_dirs[] = {
 	"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", NULL,
 };
 
+/* Is s one of the NULL-terminated v? */
 static int
 in_list(const char *const *v, const char *s)
 {
@@ -90,6 +92,7 @@ in_list(const char *const *v, const char *s)
 	return 0;
 }
 
+/* Does s end with suf? */
 static int
 ends_with(const char *s, const char *suf)
 {
@@ -98,6 +101,7 @@ ends_with(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+/* The string member k of o, or NULL. */
 static const char *
 jstr(const cJSON *o, const char *k)
 {
@@ -106,6 +110,7 @@ jstr(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* qsort(3) order of C strings. */
 static int
 str_cmp(const void *a, const void *b)
 {
@@ -193,6 +198,7 @@ struct spool {
 	int err;         /* errno of a failed write */
 };
 
+/* An unnamed temporary file in the spool's directory, or -1. */
 static int
 spill_open(struct spool *s)
 {
@@ -249,6 +255,7 @@ spool_write(void *arg, const void *buf, size_t n)
 	return 0;
 }
 
+/* Empty the spool for the next entry, keeping its buffers. */
 static void
 spool_reset(struct spool *s)
 {
@@ -263,6 +270,7 @@ spool_reset(struct spool *s)
 	s->flen = 0;
 }
 
+/* Wipe and free the spool. */
 static void
 spool_free(struct spool *s)
 {
@@ -286,6 +294,18 @@ struct opref {
 	char created[32];
 };
 
+/* One line of the redaction report: a rule, a bundle file, a line. */
+struct report_line {
+	const char *rule; /* static, from the redactor */
+	const char *file; /* one of struct bw's names */
+	uint64_t line, count;
+};
+
+struct prompt_count {
+	const char *file;
+	uint64_t count;
+};
+
 struct bw {
 	struct am_ledger *l;
 	const struct am_bundle_opts *o;
@@ -306,8 +326,51 @@ struct bw {
 	uint64_t nevents, ndecisions, nprofiles;
 	int64_t now;
 	struct am_error **err;
+	/* The report, built from the scanner's findings as they come (a
+	 * JSONL log has a prompt field on every line: counted per file). */
+	char **entry_names;
+	size_t nentry_names;
+	struct report_line *rep;
+	size_t nrep, caprep;
+	struct prompt_count *pc;
+	size_t npc;
 };
 
+/* am_redact_finding_fn of the bundle scanner: the report, as findings come. */
+static void
+report_cb(void *arg, const struct am_redact_finding *f)
+{
+	struct bw *b = arg;
+	const char *file = b->entry_names[b->nentry_names - 1];
+	size_t i;
+
+	if (!f->secret) {
+		if (b->npc == 0 || b->pc[b->npc - 1].file != file) {
+			b->pc = am_xrealloc(b->pc, (b->npc + 1) * sizeof(*b->pc));
+			b->pc[b->npc].file = file;
+			b->pc[b->npc].count = 0;
+			b->npc++;
+		}
+		b->pc[b->npc - 1].count++;
+		return;
+	}
+	for (i = b->nrep; i > 0 && b->rep[i - 1].file == file && b->rep[i - 1].line == f->line; i--)
+		if (b->rep[i - 1].rule == f->rule) {
+			b->rep[i - 1].count++;
+			return;
+		}
+	if (b->nrep == b->caprep) {
+		b->caprep = b->caprep ? 2 * b->caprep : 256;
+		b->rep = am_xrealloc(b->rep, b->caprep * sizeof(*b->rep));
+	}
+	b->rep[b->nrep].rule = f->rule;
+	b->rep[b->nrep].file = file;
+	b->rep[b->nrep].line = f->line;
+	b->rep[b->nrep].count = 1;
+	b->nrep++;
+}
+
+/* Set *err from libarchive's last error on a; returns -1. */
 static int
 archive_fail(struct am_error **err, struct archive *a, const char *what)
 {
@@ -317,6 +380,7 @@ archive_fail(struct am_error **err, struct archive *a, const char *what)
 	return am_error_set(err, AM_EFAIL, "%s: %s", what, m ? m : "libarchive error");
 }
 
+/* Report progress; AM_EFAIL "interrupted" when the callback says stop. */
 static int
 progress(struct bw *b, const char *phase, uint64_t done, uint64_t total)
 {
@@ -325,6 +389,7 @@ progress(struct bw *b, const char *phase, uint64_t done, uint64_t total)
 	return 0;
 }
 
+/* Replace the redactor's write error with the spool's own reason; -1. */
 static int
 spool_failed(struct bw *b)
 {
@@ -333,16 +398,20 @@ spool_failed(struct bw *b)
 	return am_error_set(b->err, AM_EFAIL, "cannot spool '%s': %s", b->cur, strerror(b->sp.err));
 }
 
+/* Start the bundle entry path: the scanner writes into the spool. */
 static int
 entry_begin(struct bw *b, const char *path)
 {
 	spool_reset(&b->sp);
 	free(b->cur);
 	b->cur = am_xstrdup(path);
+	b->entry_names = am_xrealloc(b->entry_names, (b->nentry_names + 1) * sizeof(char *));
+	b->entry_names[b->nentry_names++] = am_xstrdup(path);
 	return am_redact_begin(b->r, path, am_redact_mode_for_name(path), spool_write, &b->sp,
 			       b->err);
 }
 
+/* Redact n more bytes of the current entry. */
 static int
 entry_feed(struct bw *b, const void *p, size_t n)
 {
@@ -351,6 +420,7 @@ entry_feed(struct bw *b, const void *p, size_t n)
 	return 0;
 }
 
+/* Append n bytes to the current archive entry. */
 static int
 write_data(struct bw *b, const void *p, size_t n)
 {
@@ -447,6 +517,7 @@ entry_json_doc(struct bw *b, const char *path, const cJSON *doc)
 
 /* ---- what the ledger contributes ------------------------------------- */
 
+/* Operations oldest first (by createdAt, then id). */
 static int
 opref_cmp(const void *a, const void *b)
 {
@@ -456,6 +527,7 @@ opref_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->id, y->id);
 }
 
+/* Add an operation to the bundle's scope. */
 static void
 add_op(struct bw *b, const char *id, const char *created)
 {
@@ -527,6 +599,7 @@ select_ops(struct bw *b)
 	return rc;
 }
 
+/* Is doc[field] at or after --since (always, without it)? */
 static int
 since_ok(struct bw *b, const cJSON *doc, const char *field)
 {
@@ -538,6 +611,7 @@ since_ok(struct bw *b, const cJSON *doc, const char *field)
 	return s && am_time_parse(s, &t) == 0 && t >= b->o->since;
 }
 
+/* ledger/operations.jsonl: the latest snapshot of each operation. */
 static int
 write_operations(struct bw *b)
 {
@@ -565,6 +639,7 @@ write_operations(struct bw *b)
 	return entry_end(b);
 }
 
+/* ledger/events.jsonl: the events of each operation, oldest first. */
 static int
 write_events(struct bw *b)
 {
@@ -609,6 +684,7 @@ write_events(struct bw *b)
 	return entry_end(b);
 }
 
+/* ledger/decisions.jsonl: the policy decisions the operations reference. */
 static int
 write_decisions(struct bw *b)
 {
@@ -660,6 +736,7 @@ write_decisions(struct bw *b)
 	return entry_end(b);
 }
 
+/* ledger/profiles.jsonl: the recorded profiles (with --operation, those its decisions name). */
 static int
 write_profiles(struct bw *b)
 {
@@ -696,6 +773,7 @@ write_profiles(struct bw *b)
 	return rc < 0 ? -1 : entry_end(b);
 }
 
+/* ledger/workspace.json: the workspace id, ledger tip and counts. */
 static int
 write_workspace(struct bw *b)
 {
@@ -740,6 +818,7 @@ read_line(const char *path)
 	return am_xstrdup(buf);
 }
 
+/* Milliseconds of the monotonic clock. */
 static int64_t
 mono_ms(void)
 {
@@ -824,6 +903,7 @@ runtime_version(const char *path)
 	return o;
 }
 
+/* The distribution, from the allow-listed keys of /etc/os-release. */
 static void
 os_release(cJSON *doc)
 {
@@ -868,6 +948,7 @@ os_release(cJSON *doc)
 	free(ver);
 }
 
+/* machine/facts.json: what this machine and its kernel can do. */
 static cJSON *
 machine_facts(struct bw *b)
 {
@@ -973,6 +1054,7 @@ machine_facts(struct bw *b)
 
 /* ---- execution logs -------------------------------------------------------- */
 
+/* Note in the manifest that something was left out, and why. */
 static void
 drop(struct bw *b, const char *path, const char *reason)
 {
@@ -1037,6 +1119,7 @@ find_logs(struct bw *b)
 	}
 }
 
+/* One execution log, redacted, as one entry. */
 static int
 write_log(struct bw *b, const struct logfile *lf)
 {
@@ -1083,11 +1166,11 @@ write_log(struct bw *b, const struct logfile *lf)
 
 /* ---- the manifest -------------------------------------------------------- */
 
+/* The AgentMachineDiagnosticBundle that manifest.json holds. */
 static cJSON *
 manifest(struct bw *b)
 {
 	cJSON *m = cJSON_CreateObject(), *scope, *red, *rep, *prompts, *rules, *e;
-	cJSON *full = am_redact_report_json(b->r);
 	const struct am_redact_rule *rl;
 	char now[21];
 	size_t n, i;
@@ -1131,31 +1214,21 @@ manifest(struct bw *b)
 	/* Secrets line by line (rule, file, line, count: never a value); prompt
 	 * fields, which a JSONL log has on every line, per file. */
 	rep = cJSON_AddArrayToObject(red, "report");
-	prompts = cJSON_AddArrayToObject(red, "promptFields");
-	cJSON_ArrayForEach(e, full) {
-		const char *rule = jstr(e, "rule"), *file = jstr(e, "file");
-		const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(e, "count");
-		double c = cJSON_IsNumber(cnt) ? cnt->valuedouble : 0;
-
-		if (rule && strcmp(rule, "prompt") == 0) {
-			cJSON *last = cJSON_GetArrayItem(prompts, cJSON_GetArraySize(prompts) - 1);
-
-			if (last && file && strcmp(jstr(last, "file"), file) == 0) {
-				cJSON *lc = cJSON_GetObjectItemCaseSensitive(last, "count");
-
-				cJSON_SetNumberValue(lc, lc->valuedouble + c);
-			} else {
-				cJSON *p = cJSON_CreateObject();
-
-				cJSON_AddStringToObject(p, "file", file ? file : "");
-				cJSON_AddNumberToObject(p, "count", c);
-				cJSON_AddItemToArray(prompts, p);
-			}
-		} else {
-			cJSON_AddItemToArray(rep, cJSON_Duplicate(e, 1));
-		}
+	for (i = 0; i < b->nrep; i++) {
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "rule", b->rep[i].rule);
+		cJSON_AddStringToObject(e, "file", b->rep[i].file);
+		cJSON_AddNumberToObject(e, "line", (double)b->rep[i].line);
+		cJSON_AddNumberToObject(e, "count", (double)b->rep[i].count);
+		cJSON_AddItemToArray(rep, e);
 	}
-	cJSON_Delete(full);
+	prompts = cJSON_AddArrayToObject(red, "promptFields");
+	for (i = 0; i < b->npc; i++) {
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "file", b->pc[i].file);
+		cJSON_AddNumberToObject(e, "count", (double)b->pc[i].count);
+		cJSON_AddItemToArray(prompts, e);
+	}
 	cJSON_AddNumberToObject(m, "fileCount", (double)cJSON_GetArraySize(b->files) + 1);
 	cJSON_AddItemToObject(m, "files", cJSON_Duplicate(b->files, 1));
 	cJSON_AddItemToObject(m, "dropped", cJSON_Duplicate(b->dropped, 1));
@@ -1163,6 +1236,21 @@ manifest(struct bw *b)
 }
 
 /* ---- reading a bundle back ----------------------------------------------- */
+
+/* A reader that follows the archive file as the writer appends to it, so
+ * that the re-scan overlaps with the writing.  It still reads every byte
+ * back from the file itself, and only ends at the end of the finished
+ * file: written counts what the writer has handed to write(2), done says
+ * that it has closed the archive (-1: given up). */
+struct follow {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t written;
+	uint64_t readn;  /* bytes the reader has consumed */
+	int done;
+	int cancel;
+	int finished;    /* the reader returned */
+};
 
 struct rd {
 	int fd;
@@ -1172,20 +1260,58 @@ struct rd {
 	am_bundle_progress_fn progress;
 	void *parg;
 	int canceled;
+	struct follow *f;
 };
 
+/* read(2), or with a follow: wait for what the writer has not written yet. */
+static ssize_t
+rd_read_follow(struct rd *r)
+{
+	struct follow *f = r->f;
+	ssize_t n;
+
+	for (;;) {
+		int done, cancel;
+		uint64_t written;
+
+		do
+			n = read(r->fd, r->buf, CHUNK);
+		while (n < 0 && errno == EINTR);
+		if (n != 0 || f == NULL)
+			return n;
+		pthread_mutex_lock(&f->mu);
+		while (!f->done && !f->cancel && f->written <= r->size)
+			pthread_cond_wait(&f->cv, &f->mu);
+		done = f->done;
+		cancel = f->cancel;
+		written = f->written;
+		pthread_mutex_unlock(&f->mu);
+		if (cancel || done < 0) {
+			r->canceled = 1;
+			errno = EINTR;
+			return -1;
+		}
+		if (done && written <= r->size)
+			return read(r->fd, r->buf, CHUNK); /* 0: the end of the finished file */
+	}
+}
+
+/* libarchive read callback: the next chunk of the file, hashed. */
 static la_ssize_t
 rd_read(struct archive *a, void *arg, const void **out)
 {
 	struct rd *r = arg;
-	ssize_t n;
+	ssize_t n = rd_read_follow(r);
 
-	do
-		n = read(r->fd, r->buf, CHUNK);
-	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		archive_set_error(a, errno, "read error: %s", strerror(errno));
+		archive_set_error(a, errno, "%s", r->canceled ? "interrupted" : strerror(errno));
 		return -1;
+	}
+	if (r->f) {
+		pthread_mutex_lock(&r->f->mu);
+		r->f->readn = r->size + (uint64_t)n;
+		pthread_cond_broadcast(&r->f->cv);
+		pthread_mutex_unlock(&r->f->mu);
 	}
 	crypto_hash_sha256_update(&r->h, r->buf, (unsigned long long)n);
 	r->size += (uint64_t)n;
@@ -1203,6 +1329,7 @@ struct leaks {
 	cJSON *list; /* the first LEAKS_KEPT: {"file","line","rule"} */
 };
 
+/* am_redact_finding_fn of a re-scan: count secrets, keep where the first are. */
 static void
 leak_cb(void *arg, const struct am_redact_finding *f)
 {
@@ -1231,6 +1358,7 @@ struct readback {
 	uint64_t size;
 };
 
+/* What kind of tar entry e is. */
 static const char *
 entry_type(struct archive_entry *e)
 {
@@ -1247,10 +1375,10 @@ entry_type(struct archive_entry *e)
  * every entry's data is scanned for secrets, the whole file hashed, the
  * manifest kept.  -1 (AM_EINTEGRITY) when libarchive cannot read it. */
 static int
-read_back(int fd, am_bundle_progress_fn prog, void *parg, struct readback *out,
-	  struct am_error **err)
+read_back(int fd, struct follow *f, am_bundle_progress_fn prog, void *parg,
+	  struct readback *out, struct am_error **err)
 {
-	struct rd r = { .fd = fd, .progress = prog, .parg = parg };
+	struct rd r = { .fd = fd, .progress = prog, .parg = parg, .f = f };
 	struct am_redact *scan = am_redact_new();
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
@@ -1339,12 +1467,11 @@ read_back(int fd, am_bundle_progress_fn prog, void *parg, struct readback *out,
 	/* The digest covers the whole file, including anything after the end
 	 * of the tar stream that libarchive did not need to read. */
 	for (;;) {
-		ssize_t n = read(fd, r.buf, CHUNK);
+		ssize_t n = rd_read_follow(&r);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
-			rc = am_error_set(err, AM_EFAIL, "cannot read the bundle: %s", strerror(errno));
+			rc = am_error_set(err, AM_EFAIL, "cannot read the bundle: %s",
+					  r.canceled ? "interrupted" : strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -1363,6 +1490,7 @@ out:
 	return rc;
 }
 
+/* Free what read_back() filled. */
 static void
 readback_free(struct readback *rb)
 {
@@ -1374,6 +1502,7 @@ readback_free(struct readback *rb)
 
 /* ---- export ------------------------------------------------------------ */
 
+/* See bundle.h. */
 int
 am_bundle_tmpfile(const char *path, char **tmp, int *fd, struct am_error **err)
 {
@@ -1401,12 +1530,100 @@ am_bundle_tmpfile(const char *path, char **tmp, int *fd, struct am_error **err)
 	return 0;
 }
 
+/* The archive's write callback: to the file, then tell the reader. */
+struct sink {
+	int fd;
+	struct follow *f;
+};
+
+/* libarchive write callback: write(2), then wake the reader. */
+static la_ssize_t
+sink_write(struct archive *a, void *arg, const void *buf, size_t n)
+{
+	struct sink *k = arg;
+
+	if (am_write_all(k->fd, buf, n) < 0) {
+		archive_set_error(a, errno, "%s", strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&k->f->mu);
+	k->f->written += n;
+	pthread_cond_broadcast(&k->f->cv);
+	pthread_mutex_unlock(&k->f->mu);
+	return (la_ssize_t)n;
+}
+
+/* The re-scan, on its own thread. */
+struct rescan {
+	int fd;
+	struct follow *f;
+	struct readback rb;
+	struct am_error *err;
+	int rc;
+};
+
+/* The reader thread: read_back() following the file being written. */
+static void *
+rescan_main(void *arg)
+{
+	struct rescan *rs = arg;
+
+	rs->rc = read_back(rs->fd, rs->f, NULL, NULL, &rs->rb, &rs->err);
+	pthread_mutex_lock(&rs->f->mu);
+	rs->f->finished = 1;
+	pthread_cond_broadcast(&rs->f->cv);
+	pthread_mutex_unlock(&rs->f->mu);
+	return NULL;
+}
+
+/* Tell the reader the writer is done (1) or has given up (-1), wait for it,
+ * drawing progress meanwhile.  Returns 0, or -1 if the progress callback
+ * asked to stop. */
+static int
+rescan_finish(struct bw *b, struct follow *f, pthread_t th, int done)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&f->mu);
+	f->done = done;
+	pthread_cond_broadcast(&f->cv);
+	while (!f->finished) {
+		struct timespec ts;
+		uint64_t readn = f->readn, total = f->written;
+
+		if (done > 0 && rc == 0 && b->o->progress) {
+			pthread_mutex_unlock(&f->mu);
+			if (b->o->progress(b->o->progress_arg, "verify", readn, total) != 0)
+				rc = -1;
+			pthread_mutex_lock(&f->mu);
+			if (rc < 0) {
+				f->cancel = 1;
+				pthread_cond_broadcast(&f->cv);
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+	}
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(th, NULL);
+	return rc;
+}
+
 int
 am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, const char *tmp,
 		struct am_bundle_result *res, struct am_error **err)
 {
 	struct bw b = { 0 };
-	struct readback rb = { 0 };
+	struct follow f = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	struct sink sink = { .fd = fd, .f = &f };
+	struct rescan rs = { .fd = -1, .f = &f };
+	pthread_t th;
+	int started = 0;
 	const char *slash = strrchr(tmp, '/');
 	AM_AUTOFREE char *dir = slash ? am_xstrndup(tmp, slash == tmp ? 1 : (size_t)(slash - tmp))
 				      : am_xstrdup(".");
@@ -1423,6 +1640,7 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 	b.sp.fd = -1;
 	b.sp.dir = dir;
 	b.r = am_redact_new();
+	am_redact_set_finding_cb(b.r, report_cb, &b);
 	b.names = am_redact_new();
 	b.buf = am_xmalloc(CHUNK);
 	b.files = cJSON_CreateArray();
@@ -1430,6 +1648,13 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 	if (o->operation)
 		b.profiles_wanted = cJSON_CreateObject();
 
+	/* The verifying reader has a file description of its own, opened
+	 * before anything is written, and reads what reached the file. */
+	rs.fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (rs.fd < 0) {
+		am_error_set(err, AM_EFAIL, "cannot read '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
 	b.a = archive_write_new();
 	snprintf(threads, sizeof(threads), "%d",
 		 o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
@@ -1447,10 +1672,15 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 		archive_clear_error(b.a);
 	}
 	if (archive_write_set_bytes_in_last_block(b.a, 1) != ARCHIVE_OK ||
-	    archive_write_open_fd(b.a, fd) != ARCHIVE_OK) {
+	    archive_write_open(b.a, &sink, NULL, sink_write, NULL) != ARCHIVE_OK) {
 		archive_fail(err, b.a, "cannot open the bundle archive");
 		goto out;
 	}
+	if (pthread_create(&th, NULL, rescan_main, &rs) != 0) {
+		am_error_set(err, AM_EFAIL, "cannot start the re-scan: %s", strerror(errno));
+		goto out;
+	}
+	started = 1;
 	if (select_ops(&b) < 0)
 		goto out;
 	find_logs(&b);
@@ -1473,42 +1703,59 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 		archive_fail(err, b.a, "cannot finish the bundle");
 		goto out;
 	}
-	/* On disk before anyone can see it under its real name. */
-	if (fsync(fd) < 0) {
-		am_error_set(err, AM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
 	res->secrets = am_redact_secrets(b.r);
 	res->prompts = am_redact_prompts(b.r);
 	res->files = (uint64_t)cJSON_GetArraySize(b.files);
-	/* Verify: the finished archive, read back, through a fresh scanner. */
-	if (read_back(fd, o->progress, o->progress_arg, &rb, err) < 0)
+	/* Verify: the reader has followed the file; now it reads to the end of
+	 * the finished archive, through a scanner of its own. */
+	started = 0;
+	if (rescan_finish(&b, &f, th, 1) < 0) {
+		am_error_set(err, AM_EFAIL, "interrupted");
 		goto out;
-	if (rb.leaks.n > 0) {
-		res->leaks = rb.leaks.n;
-		res->leak_report = am_steal_pointer(&rb.leaks.list);
+	}
+	if (rs.rc < 0) {
+		*err = am_steal_pointer(&rs.err);
+		goto out;
+	}
+	if (rs.rb.leaks.n > 0) {
+		res->leaks = rs.rb.leaks.n;
+		res->leak_report = am_steal_pointer(&rs.rb.leaks.list);
 		am_error_set(err, AM_EINTEGRITY,
 			     "the re-scan of the finished bundle found %llu secret%s; the bundle was not kept",
-			     (unsigned long long)rb.leaks.n, rb.leaks.n == 1 ? "" : "s");
+			     (unsigned long long)rs.rb.leaks.n, rs.rb.leaks.n == 1 ? "" : "s");
 		goto out;
 	}
-	if ((uint64_t)cJSON_GetArraySize(rb.entries) != res->files) {
+	if ((uint64_t)cJSON_GetArraySize(rs.rb.entries) != res->files) {
 		am_error_set(err, AM_EINTEGRITY, "the bundle reads back with %d entries, not %llu",
-			     cJSON_GetArraySize(rb.entries), (unsigned long long)res->files);
+			     cJSON_GetArraySize(rs.rb.entries), (unsigned long long)res->files);
 		goto out;
 	}
-	memcpy(res->digest, rb.digest, sizeof(res->digest));
-	res->size = rb.size;
-	res->manifest = am_steal_pointer(&man);
-	if (close(fd) < 0) {
+	{
+		struct stat st;
+
+		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != rs.rb.size) {
+			am_error_set(err, AM_EINTEGRITY, "the bundle was read back short");
+			goto out;
+		}
+	}
+	/* On disk before anyone can see it under its real name. */
+	if (fsync(fd) < 0 || close(fd) < 0) {
 		am_error_set(err, AM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
+	memcpy(res->digest, rs.rb.digest, sizeof(res->digest));
+	res->size = rs.rb.size;
+	res->manifest = am_steal_pointer(&man);
 	rc = 0;
 out:
+	if (started)
+		rescan_finish(&b, &f, th, -1);
+	if (rs.fd >= 0)
+		close(rs.fd);
+	am_error_free(rs.err);
+	readback_free(&rs.rb);
 	if (b.a)
 		archive_write_free(b.a);
-	readback_free(&rb);
 	cJSON_Delete(man);
 	cJSON_Delete(b.files);
 	cJSON_Delete(b.dropped);
@@ -1522,11 +1769,18 @@ out:
 	}
 	free(b.logs);
 	free(b.cur);
+	for (i = 0; i < b.nentry_names; i++)
+		free(b.entry_names[i]);
+	free(b.entry_names);
+	free(b.rep);
+	free(b.pc);
 	spool_free(&b.sp);
 	sodium_memzero(b.buf, CHUNK);
 	free(b.buf);
 	am_redact_free(b.r);
 	am_redact_free(b.names);
+	pthread_mutex_destroy(&f.mu);
+	pthread_cond_destroy(&f.cv);
 	return rc;
 }
 
@@ -1548,6 +1802,7 @@ am_bundle_artifact(const struct am_bundle_result *res)
 	return a;
 }
 
+/* The ledger path of the index of a bundle digest. */
 static char *
 bundle_index_path(const char *digest)
 {
@@ -1588,6 +1843,7 @@ am_bundle_record(struct am_txn *t, const char *op_id, const cJSON *artifact, cha
 
 /* ---- scan --------------------------------------------------------------- */
 
+/* Scan everything read from fd as the file name. */
 static int
 scan_fd(struct am_redact *r, int fd, const char *name, unsigned char *buf,
 	struct am_scan_stats *st, struct am_error **err)
@@ -1611,6 +1867,7 @@ scan_fd(struct am_redact *r, int fd, const char *name, unsigned char *buf,
 	return am_redact_end(r, err);
 }
 
+/* Scan the directory dfd (named path) recursively, in name order. */
 static int
 scan_dir(struct am_redact *r, int dfd, const char *path, int depth, unsigned char *buf,
 	 struct am_scan_stats *st, struct am_error **err)
@@ -1718,6 +1975,7 @@ am_scan_path(struct am_redact *r, const char *path, struct am_scan_stats *st,
 
 static void problem(cJSON *problems, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Add a formatted problem to a verify report. */
 static void
 problem(cJSON *problems, const char *fmt, ...)
 {
@@ -1819,6 +2077,7 @@ out:
 	cJSON_Delete(snap);
 }
 
+/* The manifest's promises, and its file list against the entries seen. */
 static void
 check_manifest(const cJSON *m, const cJSON *seen, struct am_bundle_check *c)
 {
@@ -1883,7 +2142,7 @@ am_bundle_verify(struct am_ledger *l, const char *path, struct am_bundle_check *
 				    "cannot read '%s': %s", path, strerror(errno));
 	c->problems = cJSON_CreateArray();
 	seen = cJSON_CreateObject();
-	readable = read_back(fd, NULL, NULL, &rb, &rerr) == 0;
+	readable = read_back(fd, NULL, NULL, NULL, &rb, &rerr) == 0;
 	close(fd);
 	if (!readable) {
 		problem(c->problems, "%s", rerr->msg);

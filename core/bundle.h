@@ -18,9 +18,13 @@
  *   scrub         every entry goes through one am_redact scanner (JSON mode
  *                 for .json/.jsonl), so a secret gets one pseudonym across
  *                 the bundle;
- *   verify        the finished archive is read back with libarchive and a
- *                 fresh scanner runs over every entry: one secret found and
- *                 the archive is deleted (AM_EINTEGRITY).
+ *   verify        the archive file is read back with libarchive and a fresh
+ *                 scanner runs over every entry, to the end of the finished
+ *                 file: one secret found and the archive is deleted
+ *                 (AM_EINTEGRITY).  The reader is a thread that follows the
+ *                 file as it is written (it reads what reached the file,
+ *                 never the writer's buffers), so the check costs little
+ *                 more wall-clock time than the writing.
  *
  * Memory stays bounded whatever the size of the logs: entries are redacted
  * chunk by chunk into a spool (memory up to AM_BUNDLE_SPOOL_MEM, then an

@@ -19,6 +19,7 @@
 #include "operation.h"
 #include "policy.h"
 #include "profile.h"
+#include "redact.h"
 #include "sandbox.h"
 #include "toolgrant.h"
 #include "util.h"
@@ -867,6 +868,7 @@ redacted_argv(char *const *argv)
 	static const char *const flags[] = { "--password", "--passwd", "--token", "--api-key",
 					     "--secret", "--auth", NULL };
 	cJSON *a = cJSON_CreateArray();
+	struct am_redact *red = am_redact_new();
 	size_t i, j;
 	int hide_next = 0;
 
@@ -901,9 +903,22 @@ redacted_argv(char *const *argv)
 			cJSON_AddItemToArray(a, cJSON_CreateString(r));
 			free(r);
 		} else {
-			cJSON_AddItemToArray(a, cJSON_CreateString(w));
+			/* Anything else still goes through the secret detectors: a
+			 * token inside "sh -c '... TOKEN=...'" must not reach the
+			 * ledger either. */
+			char *out = NULL;
+			size_t olen;
+
+			if (red && am_redact_buf(red, "argv", AM_REDACT_TEXT, w, strlen(w), &out, &olen, NULL) == 0 &&
+			    memchr(out, '\0', olen) == NULL) {
+				cJSON_AddItemToArray(a, cJSON_CreateString(out));
+			} else {
+				cJSON_AddItemToArray(a, cJSON_CreateString(red ? "[REDACTED]" : w));
+			}
+			free(out);
 		}
 	}
+	am_redact_free(red);
 	return a;
 }
 

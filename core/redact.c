@@ -635,6 +635,10 @@ gate_generic(const uint8_t *v, size_t n, int weak)
 
 	if (n < 8 || is_placeholder(v, n) || looks_code(v, n))
 		return 0;
+	/* "sha256:<hex>" is a content digest (am names artifacts and token
+	 * hashes this way), never a credential. */
+	if (n == 71 && memcmp(v, "sha256:", 7) == 0 && is_hexdigest(v + 7, 64))
+		return 0;
 	if (n > QMAX)
 		return 1;
 	f = classes(v, n, &sym);

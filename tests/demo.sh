@@ -135,5 +135,32 @@ run am execution list
 
 step "am verify re-checks every hash, signature, transition and delegation record"
 run am verify
+
+step "a support bundle that carries no secret: an agent leaks a token into its log"
+# The token is made up here, at run time: nothing secret-looking is in the repository.
+FAKE="gh""p_$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 36)"
+show 'am execution start --delegation "$B" -- /bin/sh -c "echo deploying with GITHUB_TOKEN=<made-up>" >/dev/null' \
+	am execution start --delegation "$B" -- /bin/sh -c "echo deploying with GITHUB_TOKEN=$FAKE" >/dev/null
+if git -C "$WS/.am/ledger.git" grep -q "$FAKE" refs/am/ledger -- 2>/dev/null; then
+	echo "demo: the token reached the ledger (this must never happen)" >&2
+	exit 1
+fi
+echo "(the ledger records the command with the token redacted)"
+run am diagnostics scan "$XDG_STATE_HOME/am/executions" || true
+run am diagnostics export-redacted -o "$D/bundle.tar.zst" --key "$OWNER"
+printf '$ tar --zstd -xOf bundle.tar.zst manifest.json    # what was redacted, never a value\n'
+tar --zstd -xOf "$D/bundle.tar.zst" manifest.json | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)["redaction"]
+for f in r["report"]:
+    print("  %(rule)-16s %(file)s:%(line)d (x%(count)d)" % f)'
+
+tar --zstd -xOf "$D/bundle.tar.zst" manifest.json | grep -E '"(credentials|tokens|localSecrets|sensitivePrompts)Included"'
+if tar --zstd -xOf "$D/bundle.tar.zst" | grep -q "$FAKE"; then
+	echo "demo: the token is in the bundle (this must never happen)" >&2
+	exit 1
+fi
+echo "(the made-up token appears nowhere in the bundle)"
+run am diagnostics verify "$D/bundle.tar.zst"
 echo
 echo "demo: done; files are in $D"

@@ -639,6 +639,11 @@ gate_generic(const uint8_t *v, size_t n, int weak)
 	 * hashes this way), never a credential. */
 	if (n == 71 && memcmp(v, "sha256:", 7) == 0 && is_hexdigest(v + 7, 64))
 		return 0;
+	/* Public identifiers, never credentials: an OpenSSH key fingerprint
+	 * ("SHA256:" + 43 base64), a public key line, a URN. */
+	if ((n == 50 && memcmp(v, "SHA256:", 7) == 0) ||
+	    (n > 12 && memcmp(v, "ssh-ed25519 ", 12) == 0) || (n > 4 && memcmp(v, "urn:", 4) == 0))
+		return 0;
 	if (n > QMAX)
 		return 1;
 	f = classes(v, n, &sym);

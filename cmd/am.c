@@ -191,6 +191,20 @@ am_cmd_authorize(struct am_ctx *ctx, struct am_ledger *l, const struct am_auth_o
 	return rc < 0 ? am_report(ctx, err) : 0;
 }
 
+int
+am_run_verb(struct am_ctx *ctx, int argc, char **argv, const struct am_verb *verbs, size_t n)
+{
+	size_t i;
+
+	if (argc < 2)
+		return am_usage_error(ctx, "expected a verb");
+	optind = 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(ctx, argc - 1, argv + 1);
+	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+}
+
 char **
 am_split_list(const char *s)
 {

@@ -73,6 +73,15 @@ struct am_auth_opts {
  * return the exit code, else 0. */
 int am_cmd_authorize(struct am_ctx *ctx, struct am_ledger *l, const struct am_auth_opts *o,
 		     struct am_authz_req *req, struct am_authz *out);
+/* A command's verbs ("am trust add ..."), dispatched by am_run_verb. */
+struct am_verb {
+	const char *name;
+	int (*fn)(struct am_ctx *ctx, int argc, char **argv);
+};
+/* Run the verb argv[1] of verbs[n] with argv shifted by one, or print a
+ * usage error; getopt is reset for the verb's own parse. */
+int am_run_verb(struct am_ctx *ctx, int argc, char **argv, const struct am_verb *verbs, size_t n);
+
 /* Split "a,b,c" into a NULL-terminated vector (caller am_strv_free()s). */
 char **am_split_list(const char *s);
 

@@ -8,14 +8,6 @@
 #include "ledger.h"
 #include "sshkey.h"
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static int
 deleg_create(struct am_ctx *ctx, int argc, char **argv)
 {
@@ -162,7 +154,7 @@ status_of(struct am_ledger *l, const char *jti, const cJSON *artifact)
 
 	if (am_delegation_revoked(l, jti))
 		return "revoked";
-	if (am_time_parse(s(artifact, "expiresAt"), &exp) == 0 && exp <= am_now())
+	if (am_time_parse(am_json_text(artifact, "expiresAt"), &exp) == 0 && exp <= am_now())
 		return "expired";
 	return "active";
 }
@@ -175,7 +167,7 @@ load_artifact(struct am_ledger *l, const char *jti, cJSON **doc, struct am_error
 
 	if (am_delegation_index(l, jti, &idx, err) < 0)
 		return -1;
-	rc = am_ledger_artifact(l, s(idx, "artifact"), doc, err);
+	rc = am_ledger_artifact(l, am_json_text(idx, "artifact"), doc, err);
 	cJSON_Delete(idx);
 	return rc;
 }
@@ -223,8 +215,8 @@ deleg_list(struct am_ctx *ctx, int argc, char **argv)
 {
 	struct am_ledger *l = NULL;
 	struct am_error *err = NULL;
-	char **dirs = NULL;
-	size_t nd, i;
+	char **ids = NULL;
+	size_t n, j;
 	cJSON *out = cJSON_CreateArray();
 	int rc;
 
@@ -238,48 +230,36 @@ deleg_list(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_Delete(out);
 		return rc;
 	}
-	if (am_ledger_list(l, "delegations", &dirs, &nd, &err) < 0) {
+	if (am_ledger_list_fanout(l, "delegations", &ids, &n, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
-	for (i = 0; i < nd; i++) {
-		AM_AUTOFREE char *dir = am_xasprintf("delegations/%s", dirs[i]);
-		char **ids = NULL;
-		size_t n, j;
+	for (j = 0; j < n; j++) {
+		cJSON *doc = NULL;
+		const char *st;
 
-		if (am_ledger_list(l, dir, &ids, &n, &err) < 0) {
+		if (load_artifact(l, ids[j], &doc, &err) < 0) {
 			rc = am_report(ctx, err);
 			goto out;
 		}
-		for (j = 0; j < n; j++) {
-			cJSON *doc = NULL;
-			const char *st;
+		st = status_of(l, ids[j], doc);
+		if (ctx->json) {
+			cJSON *e = cJSON_CreateObject();
 
-			if (load_artifact(l, ids[j], &doc, &err) < 0) {
-				am_strv_free(ids);
-				rc = am_report(ctx, err);
-				goto out;
-			}
-			st = status_of(l, ids[j], doc);
-			if (ctx->json) {
-				cJSON *e = cJSON_CreateObject();
-
-				cJSON_AddStringToObject(e, "id", ids[j]);
-				cJSON_AddStringToObject(e, "subject", s(doc, "subject"));
-				cJSON_AddStringToObject(e, "issuer", s(doc, "issuer"));
-				cJSON_AddStringToObject(e, "profile", s(doc, "profile"));
-				cJSON_AddStringToObject(e, "expiresAt", s(doc, "expiresAt"));
-				if (*s(doc, "parentRef"))
-					cJSON_AddStringToObject(e, "parent", s(doc, "parentRef"));
-				cJSON_AddStringToObject(e, "status", st);
-				cJSON_AddItemToArray(out, e);
-			} else {
-				printf("%s  %-8s %-16s %-16s %s\n", ids[j], st, s(doc, "subject"),
-				       s(doc, "profile"), s(doc, "expiresAt"));
-			}
-			cJSON_Delete(doc);
+			cJSON_AddStringToObject(e, "id", ids[j]);
+			cJSON_AddStringToObject(e, "subject", am_json_text(doc, "subject"));
+			cJSON_AddStringToObject(e, "issuer", am_json_text(doc, "issuer"));
+			cJSON_AddStringToObject(e, "profile", am_json_text(doc, "profile"));
+			cJSON_AddStringToObject(e, "expiresAt", am_json_text(doc, "expiresAt"));
+			if (*am_json_text(doc, "parentRef"))
+				cJSON_AddStringToObject(e, "parent", am_json_text(doc, "parentRef"));
+			cJSON_AddStringToObject(e, "status", st);
+			cJSON_AddItemToArray(out, e);
+		} else {
+			printf("%s  %-8s %-16s %-16s %s\n", ids[j], st, am_json_text(doc, "subject"),
+			       am_json_text(doc, "profile"), am_json_text(doc, "expiresAt"));
 		}
-		am_strv_free(ids);
+		cJSON_Delete(doc);
 	}
 	if (ctx->json) {
 		am_print_json(out);
@@ -287,7 +267,7 @@ deleg_list(struct am_ctx *ctx, int argc, char **argv)
 	}
 out:
 	cJSON_Delete(out);
-	am_strv_free(dirs);
+	am_strv_free(ids);
 	am_ledger_free(l);
 	return rc;
 }
@@ -440,22 +420,12 @@ out:
 static int
 cmd_delegation_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *verb;
-		int (*fn)(struct am_ctx *, int, char **);
-	} verbs[] = {
+	static const struct am_verb verbs[] = {
 		{ "create", deleg_create }, { "show", deleg_show }, { "list", deleg_list },
 		{ "verify", deleg_verify }, { "revoke", deleg_revoke },
 	};
-	size_t i;
 
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	for (i = 0; i < AM_ARRAY_LEN(verbs); i++)
-		if (strcmp(argv[1], verbs[i].verb) == 0)
-			return verbs[i].fn(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_delegation = {

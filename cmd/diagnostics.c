@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "am.h"
+#include "canon.h"
 #include "authority.h"
 #include "bundle.h"
 #include "ledger.h"
@@ -22,14 +23,6 @@ on_signal(int sig)
 }
 
 /* The string member k of o, or "". */
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 /* Milliseconds of the monotonic clock. */
 static int64_t
 mono_ms(void)
@@ -306,8 +299,8 @@ diag_export(struct am_ctx *ctx, int argc, char **argv)
 		bar_clear(&bar);
 		unlink(tmp);
 		cJSON_ArrayForEach(lk, res.leak_report)
-			fprintf(stderr, "am: %s:%d: %s: secret found by the re-scan\n", s(lk, "file"),
-				cJSON_GetObjectItemCaseSensitive(lk, "line")->valueint, s(lk, "rule"));
+			fprintf(stderr, "am: %s:%d: %s: secret found by the re-scan\n", am_json_text(lk, "file"),
+				cJSON_GetObjectItemCaseSensitive(lk, "line")->valueint, am_json_text(lk, "rule"));
 		record_failure(ctx, l, &c, cls, err->msg);
 		if (interrupted) {
 			/* As a shell reports a command a signal ended. */
@@ -583,21 +576,11 @@ diag_verify(struct am_ctx *ctx, int argc, char **argv)
 static int
 cmd_diagnostics_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *verb;
-		int (*fn)(struct am_ctx *, int, char **);
-	} verbs[] = {
+	static const struct am_verb verbs[] = {
 		{ "export-redacted", diag_export }, { "scan", diag_scan }, { "verify", diag_verify },
 	};
-	size_t i;
 
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	for (i = 0; i < AM_ARRAY_LEN(verbs); i++)
-		if (strcmp(argv[1], verbs[i].verb) == 0)
-			return verbs[i].fn(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_diagnostics = {

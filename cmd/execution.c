@@ -14,14 +14,6 @@
 #include "ledger.h"
 #include "operation.h"
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 /* Open the ledger and release what dead supervisors left behind. */
 static int
 open_swept(struct am_ctx *ctx, struct am_ledger **l)
@@ -208,17 +200,17 @@ exec_status(struct am_ledger *l, const char *op, struct am_error **err)
 	if (am_op_index(l, op, &oidx, err) < 0)
 		goto fail;
 	cJSON_AddStringToObject(doc, "operation", op);
-	cJSON_AddStringToObject(doc, "state", s(oidx, "state"));
+	cJSON_AddStringToObject(doc, "state", am_json_text(oidx, "state"));
 	if (am_ledger_read(l, ep, &data, &len, NULL) == 0 && (idx = am_canon_parse(data, len, NULL))) {
-		cJSON_AddStringToObject(doc, "profile", s(idx, "profile"));
-		cJSON_AddStringToObject(doc, "actor", s(idx, "actor"));
-		if (*s(idx, "name"))
-			cJSON_AddStringToObject(doc, "name", s(idx, "name"));
-		cJSON_AddStringToObject(doc, "startedAt", s(idx, "startedAt"));
+		cJSON_AddStringToObject(doc, "profile", am_json_text(idx, "profile"));
+		cJSON_AddStringToObject(doc, "actor", am_json_text(idx, "actor"));
+		if (*am_json_text(idx, "name"))
+			cJSON_AddStringToObject(doc, "name", am_json_text(idx, "name"));
+		cJSON_AddStringToObject(doc, "startedAt", am_json_text(idx, "startedAt"));
 		cJSON_AddItemToObject(doc, "effectiveBudget",
 				      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(idx, "reserved"), 1));
-		if (*s(idx, "record") && am_ledger_artifact(l, s(idx, "record"), &rec, NULL) == 0) {
-			cJSON_AddStringToObject(doc, "record", s(idx, "record"));
+		if (*am_json_text(idx, "record") && am_ledger_artifact(l, am_json_text(idx, "record"), &rec, NULL) == 0) {
+			cJSON_AddStringToObject(doc, "record", am_json_text(idx, "record"));
 			cJSON_AddItemToObject(doc, "execution", rec);
 		}
 	}
@@ -275,10 +267,10 @@ exec_status_cmd(struct am_ctx *ctx, int argc, char **argv)
 		const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "usage"), *b, *v;
 
 		printf("operation %s\nstate     %s\nprofile   %s\nactor     %s\nstarted   %s\n", op,
-		       s(doc, "state"), s(doc, "profile"), s(doc, "actor"), s(doc, "startedAt"));
+		       am_json_text(doc, "state"), am_json_text(doc, "profile"), am_json_text(doc, "actor"), am_json_text(doc, "startedAt"));
 		if (e) {
-			printf("ended     %s\nexit      %d\nrecord    %s\n", s(e, "endedAt"),
-			       (int)cJSON_GetObjectItemCaseSensitive(e, "exitCode")->valuedouble, s(doc, "record"));
+			printf("ended     %s\nexit      %d\nrecord    %s\n", am_json_text(e, "endedAt"),
+			       (int)cJSON_GetObjectItemCaseSensitive(e, "exitCode")->valuedouble, am_json_text(doc, "record"));
 			printf("usage    ");
 			cJSON_ArrayForEach(v, u)
 				if (cJSON_IsNumber(v))
@@ -309,8 +301,8 @@ exec_list(struct am_ctx *ctx, int argc, char **argv)
 	struct am_ledger *l = NULL;
 	struct am_error *err = NULL;
 	const char *state = NULL;
-	char **dirs = NULL;
-	size_t nd, i;
+	char **ids = NULL;
+	size_t n, j;
 	cJSON *out = cJSON_CreateArray();
 	int c, rc;
 
@@ -325,39 +317,28 @@ exec_list(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_Delete(out);
 		return rc;
 	}
-	if (am_ledger_list(l, "executions", &dirs, &nd, &err) < 0) {
+	if (am_ledger_list_fanout(l, "executions", &ids, &n, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
-	for (i = 0; i < nd; i++) {
-		AM_AUTOFREE char *dir = am_xasprintf("executions/%s", dirs[i]);
-		char **ids = NULL;
-		size_t n, j;
+	for (j = 0; j < n; j++) {
+		AM_AUTOFREE char *op = am_xasprintf("%s%s", AM_OP_URN, ids[j]);
+		cJSON *doc = exec_status(l, op, NULL);
 
-		if (am_ledger_list(l, dir, &ids, &n, &err) < 0) {
-			rc = am_report(ctx, err);
-			goto out;
+		if (doc == NULL)
+			continue;
+		if (state && strcmp(state, am_json_text(doc, "state")) != 0) {
+			cJSON_Delete(doc);
+			continue;
 		}
-		for (j = 0; j < n; j++) {
-			AM_AUTOFREE char *op = am_xasprintf("%s%s", AM_OP_URN, ids[j]);
-			cJSON *doc = exec_status(l, op, NULL);
-
-			if (doc == NULL)
-				continue;
-			if (state && strcmp(state, s(doc, "state")) != 0) {
-				cJSON_Delete(doc);
-				continue;
-			}
-			if (ctx->json) {
-				cJSON_DeleteItemFromObjectCaseSensitive(doc, "execution");
-				cJSON_AddItemToArray(out, doc);
-			} else {
-				printf("%s  %-10s %-20s %-16s %s\n", ids[j], s(doc, "state"), s(doc, "profile"),
-				       s(doc, "actor"), s(doc, "startedAt"));
-				cJSON_Delete(doc);
-			}
+		if (ctx->json) {
+			cJSON_DeleteItemFromObjectCaseSensitive(doc, "execution");
+			cJSON_AddItemToArray(out, doc);
+		} else {
+			printf("%s  %-10s %-20s %-16s %s\n", ids[j], am_json_text(doc, "state"), am_json_text(doc, "profile"),
+			       am_json_text(doc, "actor"), am_json_text(doc, "startedAt"));
+			cJSON_Delete(doc);
 		}
-		am_strv_free(ids);
 	}
 	if (ctx->json) {
 		am_print_json(out);
@@ -365,7 +346,7 @@ exec_list(struct am_ctx *ctx, int argc, char **argv)
 	}
 out:
 	cJSON_Delete(out);
-	am_strv_free(dirs);
+	am_strv_free(ids);
 	am_ledger_free(l);
 	return rc;
 }
@@ -379,7 +360,7 @@ recorded_exit(struct am_ledger *l, const char *op)
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "exitCode");
 	int rc = cJSON_IsNumber(code) ? (int)code->valuedouble : 1;
 
-	if (e == NULL && strcmp(s(doc, "state"), "completed") != 0)
+	if (e == NULL && strcmp(am_json_text(doc, "state"), "completed") != 0)
 		rc = 1;
 	cJSON_Delete(doc);
 	return rc;
@@ -393,7 +374,7 @@ op_terminal(struct am_ledger *l, const char *op)
 
 	if (am_op_index(l, op, &idx, NULL) < 0)
 		return 1;
-	t = am_op_state_terminal(s(idx, "state"));
+	t = am_op_state_terminal(am_json_text(idx, "state"));
 	cJSON_Delete(idx);
 	return t;
 }
@@ -425,7 +406,7 @@ exec_wait(struct am_ctx *ctx, int argc, char **argv)
 		cJSON *idx = NULL;
 
 		am_op_index(l, op, &idx, NULL);
-		fprintf(stderr, "am: %s %s (exit %d)\n", op, s(idx, "state"), rc);
+		fprintf(stderr, "am: %s %s (exit %d)\n", op, am_json_text(idx, "state"), rc);
 		cJSON_Delete(idx);
 	}
 out:
@@ -607,23 +588,13 @@ out:
 static int
 cmd_execution_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *verb;
-		int (*fn)(struct am_ctx *, int, char **);
-	} verbs[] = {
+	static const struct am_verb verbs[] = {
 		{ "start", exec_start }, { "status", exec_status_cmd }, { "list", exec_list },
 		{ "wait", exec_wait }, { "logs", exec_logs }, { "progress", exec_progress },
 		{ "cancel", exec_cancel },
 	};
-	size_t i;
 
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	for (i = 0; i < AM_ARRAY_LEN(verbs); i++)
-		if (strcmp(argv[1], verbs[i].verb) == 0)
-			return verbs[i].fn(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_execution = {

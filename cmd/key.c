@@ -99,14 +99,11 @@ key_show(struct am_ctx *ctx, int argc, char **argv)
 static int
 cmd_key_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	if (strcmp(argv[1], "generate") == 0)
-		return key_generate(ctx, argc - 1, argv + 1);
-	if (strcmp(argv[1], "show") == 0)
-		return key_show(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	static const struct am_verb verbs[] = {
+		{ "generate", key_generate }, { "show", key_show }
+	};
+
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_key = {

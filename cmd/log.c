@@ -2,6 +2,7 @@
 #include <getopt.h>
 
 #include "am.h"
+#include "canon.h"
 #include "ledger.h"
 #include "operation.h"
 
@@ -34,14 +35,6 @@ op_type(struct am_ledger *l, struct log_opts *o, const char *op_id)
 	return cJSON_GetObjectItemCaseSensitive(o->types, op_id)->valuestring;
 }
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static int
 log_commit(struct am_ledger *l, const struct am_commit_info *ci, void *arg,
 	   struct am_error **err)
@@ -65,7 +58,7 @@ log_commit(struct am_ledger *l, const struct am_commit_info *ci, void *arg,
 			rc = -1;
 			break;
 		}
-		opid = s(ev, "operationId");
+		opid = am_json_text(ev, "operationId");
 		type = op_type(l, o, opid);
 		if ((o->operation && strcmp(o->operation, opid) != 0) ||
 		    (o->type && strcmp(o->type, type) != 0)) {
@@ -79,14 +72,14 @@ log_commit(struct am_ledger *l, const struct am_commit_info *ci, void *arg,
 			cJSON_AddItemToArray(o->out, ev);
 			ev = NULL;
 		} else {
-			const char *from = s(ev, "fromState");
-			AM_AUTOFREE char *st = *from && strcmp(from, s(ev, "toState")) != 0
-				? am_xasprintf("%s->%s", from, s(ev, "toState"))
-				: am_xstrdup(s(ev, "toState"));
+			const char *from = am_json_text(ev, "fromState");
+			AM_AUTOFREE char *st = *from && strcmp(from, am_json_text(ev, "toState")) != 0
+				? am_xasprintf("%s->%s", from, am_json_text(ev, "toState"))
+				: am_xstrdup(am_json_text(ev, "toState"));
 			const char *uuid = strrchr(opid, ':') ? strrchr(opid, ':') + 1 : opid;
 
-			printf("%s  %.8s  %-8s  %-24s  %-30s  %s\n", s(ev, "at"), uuid,
-			       s(ev, "eventType"), st, type, s(ev, "actor"));
+			printf("%s  %.8s  %-8s  %-24s  %-30s  %s\n", am_json_text(ev, "at"), uuid,
+			       am_json_text(ev, "eventType"), st, type, am_json_text(ev, "actor"));
 		}
 		cJSON_Delete(ev);
 		if (o->max && ++o->shown >= o->max) {

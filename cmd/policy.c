@@ -9,27 +9,19 @@
 #include "policy.h"
 #include "profile.h"
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static void
 print_decision(const cJSON *d)
 {
 	const cJSON *r;
 
-	printf("%s\n", s(d, "decision"));
-	printf("  gate      %s\n  resource  %s\n", s(d, "gate"), s(d, "resource"));
-	if (*s(d, "tenant"))
-		printf("  tenant    %s\n", s(d, "tenant"));
-	printf("  profile   %s\n", s(d, "profile"));
+	printf("%s\n", am_json_text(d, "decision"));
+	printf("  gate      %s\n  resource  %s\n", am_json_text(d, "gate"), am_json_text(d, "resource"));
+	if (*am_json_text(d, "tenant"))
+		printf("  tenant    %s\n", am_json_text(d, "tenant"));
+	printf("  profile   %s\n", am_json_text(d, "profile"));
 	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(d, "matchedRules"))
 		printf("  rule      %s\n", r->valuestring);
-	printf("  reason    %s\n", s(d, "reason"));
+	printf("  reason    %s\n", am_json_text(d, "reason"));
 }
 
 static int
@@ -127,12 +119,12 @@ policy_explain(struct am_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	if (am_op_resolve(l, spec, &id, &err) < 0 || am_op_index(l, id, &idx, &err) < 0 ||
-	    am_ledger_artifact(l, s(idx, "operation"), &op, &err) < 0) {
+	    am_ledger_artifact(l, am_json_text(idx, "operation"), &op, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
 	if (!ctx->json)
-		printf("operation %s (%s, %s)\n", id, s(op, "operationType"), s(op, "state"));
+		printf("operation %s (%s, %s)\n", id, am_json_text(op, "operationType"), am_json_text(op, "state"));
 	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(op, "decisionRefs")) {
 		cJSON *d = NULL;
 
@@ -167,14 +159,11 @@ out:
 static int
 cmd_policy_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	if (strcmp(argv[1], "check") == 0)
-		return policy_check(ctx, argc - 1, argv + 1);
-	if (strcmp(argv[1], "explain") == 0)
-		return policy_explain(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	static const struct am_verb verbs[] = {
+		{ "check", policy_check }, { "explain", policy_explain }
+	};
+
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_policy = {

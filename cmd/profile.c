@@ -9,14 +9,6 @@
 #include "operation.h"
 #include "profile.h"
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static void
 print_warnings(struct am_ctx *ctx, const char *what, struct am_warning *w)
 {
@@ -119,9 +111,9 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 			rc = am_report(ctx, err);
 			goto out;
 		}
-		if (type && strcmp(s(doc, "type"), type) != 0 && cJSON_HasObjectItem(doc, "type")) {
+		if (type && strcmp(am_json_text(doc, "type"), type) != 0 && cJSON_HasObjectItem(doc, "type")) {
 			am_error_set(&err, AM_EUSAGE, "'%s' has type '%s' but --type is '%s'", from,
-				     s(doc, "type"), type);
+				     am_json_text(doc, "type"), type);
 			rc = am_report(ctx, err);
 			goto out;
 		}
@@ -138,7 +130,7 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "name");
 	cJSON_AddStringToObject(doc, "name", c.name);
-	if (am_profile_locked(s(doc, "type"), c.name, &locked, &err) < 0) {
+	if (am_profile_locked(am_json_text(doc, "type"), c.name, &locked, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
@@ -147,14 +139,14 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 		AM_AUTOFREE char *path = am_xstrndup(sets[i], strcspn(sets[i], "="));
 
 		cJSON_ArrayForEach(lk, locked) {
-			const char *lp = s(lk, "path");
+			const char *lp = am_json_text(lk, "path");
 			size_t n = strlen(lp);
 			const char *pp = path[0] == '.' ? path + 1 : path;
 
 			if (strncmp(pp, lp, n) == 0 && (pp[n] == '\0' || pp[n] == '.')) {
 				am_error_set(&err, AM_EDENIED,
 					     "--set %s: the field is locked by the enterprise layer (%s)", pp,
-					     s(lk, "file"));
+					     am_json_text(lk, "file"));
 				rc = am_report(ctx, err);
 				goto out;
 			}
@@ -171,13 +163,13 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 
 		cJSON_ArrayForEach(v, flat) {
 			cJSON_ArrayForEach(lk, locked) {
-				const char *lp = s(lk, "path");
+				const char *lp = am_json_text(lk, "path");
 				size_t n = strlen(lp);
 
 				if (strncmp(v->string, lp, n) == 0 && (v->string[n] == '\0' || v->string[n] == '.')) {
 					am_error_set(&err, AM_EDENIED,
 						     "'%s': .%s is locked by the enterprise layer (%s)", from,
-						     v->string, s(lk, "file"));
+						     v->string, am_json_text(lk, "file"));
 					cJSON_Delete(flat);
 					rc = am_report(ctx, err);
 					goto out;
@@ -219,7 +211,7 @@ profile_create(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_AddStringToObject(o, "operation", c.op);
 		am_print_json(o);
 	} else {
-		am_info(ctx, "am: recorded profile '%s' (%s) %s", c.name, s(doc, "type"), c.ref);
+		am_info(ctx, "am: recorded profile '%s' (%s) %s", c.name, am_json_text(doc, "type"), c.ref);
 	}
 out:
 	am_warnings_free(warnings);
@@ -280,7 +272,7 @@ profile_list(struct am_ctx *ctx, int argc, char **argv)
 				continue;
 			e = cJSON_CreateObject();
 			cJSON_AddStringToObject(e, "name", names[i]);
-			cJSON_AddStringToObject(e, "type", s(art, "profileType"));
+			cJSON_AddStringToObject(e, "type", am_json_text(art, "profileType"));
 			cJSON_AddStringToObject(e, "source", "workspace");
 			cJSON_AddStringToObject(e, "ref", ref);
 			cJSON_AddItemToArray(out, e);
@@ -297,7 +289,7 @@ profile_list(struct am_ctx *ctx, int argc, char **argv)
 		const cJSON *e;
 
 		cJSON_ArrayForEach(e, out)
-			printf("%-28s %-26s %s\n", s(e, "name"), s(e, "type"), s(e, "source"));
+			printf("%-28s %-26s %s\n", am_json_text(e, "name"), am_json_text(e, "type"), am_json_text(e, "source"));
 	}
 	cJSON_Delete(out);
 	return 0;
@@ -317,12 +309,12 @@ print_summary(const struct am_profile *p)
 {
 	const cJSON *e = p->effective;
 	const cJSON *net = cJSON_GetObjectItemCaseSensitive(e, "network");
-	const char *mode = s(net, "mode");
+	const char *mode = am_json_text(net, "mode");
 
-	printf("profile  %s\ntype     %s\nowner    %s\n", p->name, s(e, "type"), s(e, "owner"));
-	if (*s(e, "tenant"))
-		printf("tenant   %s\n", s(e, "tenant"));
-	if (strcmp(s(e, "type"), "airgapped_local_only") == 0)
+	printf("profile  %s\ntype     %s\nowner    %s\n", p->name, am_json_text(e, "type"), am_json_text(e, "owner"));
+	if (*am_json_text(e, "tenant"))
+		printf("tenant   %s\n", am_json_text(e, "tenant"));
+	if (strcmp(am_json_text(e, "type"), "airgapped_local_only") == 0)
 		printf("egress   none: airgapped, no network egress at all except loopback model providers\n");
 	else if (strcmp(mode, "none") == 0)
 		printf("egress   none (network.mode none)\n");
@@ -330,8 +322,8 @@ print_summary(const struct am_profile *p)
 		printf("egress   loopback only\n");
 	else if (strcmp(mode, "proxy") == 0)
 		printf("egress   through the am egress proxy to allowed hosts%s%s\n",
-		       *s(cJSON_GetObjectItemCaseSensitive(net, "proxy"), "upstream") ? ", chained to " : "",
-		       s(cJSON_GetObjectItemCaseSensitive(net, "proxy"), "upstream"));
+		       *am_json_text(cJSON_GetObjectItemCaseSensitive(net, "proxy"), "upstream") ? ", chained to " : "",
+		       am_json_text(cJSON_GetObjectItemCaseSensitive(net, "proxy"), "upstream"));
 	else
 		printf("egress   open (host network) to allowed hosts\n");
 	printf("record   %s\n", p->record ? p->record : "(built-in template, not recorded)");
@@ -578,22 +570,12 @@ profile_export(struct am_ctx *ctx, int argc, char **argv)
 static int
 cmd_profile_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *verb;
-		int (*fn)(struct am_ctx *, int, char **);
-	} verbs[] = {
+	static const struct am_verb verbs[] = {
 		{ "create", profile_create }, { "list", profile_list }, { "show", profile_show },
 		{ "diff", profile_diff }, { "check", profile_check }, { "export", profile_export },
 	};
-	size_t i;
 
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	for (i = 0; i < AM_ARRAY_LEN(verbs); i++)
-		if (strcmp(argv[1], verbs[i].verb) == 0)
-			return verbs[i].fn(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_profile = {

@@ -2,6 +2,7 @@
 #include <getopt.h>
 
 #include "am.h"
+#include "canon.h"
 #include "ledger.h"
 #include "operation.h"
 
@@ -37,14 +38,6 @@ resolve_artifact(struct am_ledger *l, const char *spec, char **id, struct am_err
 	return hits ? 0 : 1;
 }
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static int
 show_operation(struct am_ctx *ctx, struct am_ledger *l, const char *id)
 {
@@ -53,8 +46,8 @@ show_operation(struct am_ctx *ctx, struct am_ledger *l, const char *id)
 	int rc = 0;
 
 	if (am_op_index(l, id, &idx, &err) < 0 ||
-	    am_ledger_artifact(l, s(idx, "operation"), &op, &err) < 0 ||
-	    am_ledger_artifact(l, s(idx, "task"), &task, &err) < 0)
+	    am_ledger_artifact(l, am_json_text(idx, "operation"), &op, &err) < 0 ||
+	    am_ledger_artifact(l, am_json_text(idx, "task"), &task, &err) < 0)
 		goto fail;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(idx, "events")) {
 		cJSON *ev = NULL;
@@ -67,7 +60,7 @@ show_operation(struct am_ctx *ctx, struct am_ledger *l, const char *id)
 	if (ctx->json) {
 		cJSON *doc = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(op, "ref", s(idx, "operation"));
+		cJSON_AddStringToObject(op, "ref", am_json_text(idx, "operation"));
 		cJSON_AddItemToObject(doc, "operation", op);
 		cJSON_AddItemToObject(doc, "task", task);
 		cJSON_AddItemToObject(doc, "events", events);
@@ -77,28 +70,28 @@ show_operation(struct am_ctx *ctx, struct am_ledger *l, const char *id)
 		const cJSON *a = cJSON_GetObjectItemCaseSensitive(op, "actor"), *r;
 
 		printf("operation %s\n", id);
-		printf("type      %s\n", s(op, "operationType"));
-		printf("state     %s\n", s(op, "state"));
-		printf("actor     %s %s%s%s\n", s(a, "type"), s(a, "name"),
-		       *s(a, "key") ? " " : "", s(a, "key"));
-		if (*s(op, "delegationRef"))
-			printf("delegation %s\n", s(op, "delegationRef"));
-		if (*s(op, "tenant"))
-			printf("tenant    %s\n", s(op, "tenant"));
-		printf("created   %s\nupdated   %s\n", s(op, "createdAt"), s(op, "updatedAt"));
-		printf("record    %s\n", s(idx, "operation"));
+		printf("type      %s\n", am_json_text(op, "operationType"));
+		printf("state     %s\n", am_json_text(op, "state"));
+		printf("actor     %s %s%s%s\n", am_json_text(a, "type"), am_json_text(a, "name"),
+		       *am_json_text(a, "key") ? " " : "", am_json_text(a, "key"));
+		if (*am_json_text(op, "delegationRef"))
+			printf("delegation %s\n", am_json_text(op, "delegationRef"));
+		if (*am_json_text(op, "tenant"))
+			printf("tenant    %s\n", am_json_text(op, "tenant"));
+		printf("created   %s\nupdated   %s\n", am_json_text(op, "createdAt"), am_json_text(op, "updatedAt"));
+		printf("record    %s\n", am_json_text(idx, "operation"));
 		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(op, "artifactRefs"))
 			printf("artifact  %s\n", r->valuestring);
 		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(op, "decisionRefs"))
 			printf("decision  %s\n", r->valuestring);
 		printf("\nevents:\n");
 		cJSON_ArrayForEach(e, events) {
-			const char *from = s(e, "fromState");
+			const char *from = am_json_text(e, "fromState");
 
 			printf("  %3d %s  %-8s  %s%s%s\n",
 			       (int)cJSON_GetObjectItemCaseSensitive(e, "sequence")->valuedouble,
-			       s(e, "at"), s(e, "eventType"), from, *from ? " -> " : "",
-			       s(e, "toState"));
+			       am_json_text(e, "at"), am_json_text(e, "eventType"), from, *from ? " -> " : "",
+			       am_json_text(e, "toState"));
 		}
 	}
 	goto out;

@@ -11,14 +11,6 @@
 #include "profile.h"
 #include "toolgrant.h"
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 struct apply_ctx {
 	const struct am_authz *auth;
 	const struct am_profile *profile;
@@ -296,7 +288,7 @@ revoke_txn(struct am_txn *t, void *arg, struct am_error **err)
 {
 	struct revoke_ctx *c = arg;
 	struct am_actor actor = am_authz_actor(c->auth);
-	const char *id = s(c->idx, "id");
+	const char *id = am_json_text(c->idx, "id");
 	const char *uuid = id + strlen(AM_GRANT_URN);
 	AM_AUTOFREE char *path = am_xasprintf("grants/%.2s/%s", uuid, uuid);
 	AM_AUTOFREE char *data = NULL;
@@ -314,7 +306,7 @@ revoke_txn(struct am_txn *t, void *arg, struct am_error **err)
 		am_error_set(err, AM_ECONFLICT, "grant %s is already revoked", id);
 		goto out;
 	}
-	rpath = am_artifact_path(s(idx, "record"));
+	rpath = am_artifact_path(am_json_text(idx, "record"));
 	if (rpath == NULL || am_txn_read(t, rpath, &rdata, &len, err) < 0 ||
 	    (rec = am_canon_parse(rdata, len, err)) == NULL)
 		goto out;
@@ -328,7 +320,7 @@ revoke_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddStringToObject(rec, "revokeCommandRef", c->op);
 	if (c->reason)
 		cJSON_AddStringToObject(rec, "revokeReason", c->reason);
-	cJSON_AddStringToObject(rec, "previous", s(idx, "record"));
+	cJSON_AddStringToObject(rec, "previous", am_json_text(idx, "record"));
 	if (am_txn_put_artifact(t, rec, c->record, err) < 0 ||
 	    am_op_link(t, c->op, "artifactRefs", c->record, err) < 0)
 		goto out;
@@ -383,10 +375,10 @@ grant_revoke(struct am_ctx *ctx, int argc, char **argv)
 		rc = am_report(ctx, err);
 		goto out;
 	}
-	req.tool = s(c.idx, "toolName");
+	req.tool = am_json_text(c.idx, "toolName");
 	if (strchr(req.tool, '/'))
 		req.tool = strrchr(req.tool, '/') + 1;
-	req.profile = s(c.idx, "profile");
+	req.profile = am_json_text(c.idx, "profile");
 	req.tenant = tenant;
 	if ((rc = am_cmd_authorize(ctx, l, &ao, &req, &auth)) != 0)
 		goto out;
@@ -398,12 +390,12 @@ grant_revoke(struct am_ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		cJSON *o = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(o, "revoked", s(c.idx, "id"));
+		cJSON_AddStringToObject(o, "revoked", am_json_text(c.idx, "id"));
 		cJSON_AddStringToObject(o, "record", c.record);
 		cJSON_AddStringToObject(o, "operation", c.op);
 		am_print_json(o);
 	} else {
-		am_info(ctx, "am: revoked %s (%s)", s(c.idx, "id"), c.op);
+		am_info(ctx, "am: revoked %s (%s)", am_json_text(c.idx, "id"), c.op);
 	}
 out:
 	free(tenant);
@@ -420,7 +412,7 @@ grant_state(const cJSON *g)
 
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "revoked")))
 		return "revoked";
-	if (am_time_parse(s(g, "expiresAt"), &exp) == 0 && exp <= am_now())
+	if (am_time_parse(am_json_text(g, "expiresAt"), &exp) == 0 && exp <= am_now())
 		return "expired";
 	return "active";
 }
@@ -468,8 +460,8 @@ grant_list(struct am_ctx *ctx, int argc, char **argv)
 			cJSON_AddStringToObject(e, "state", st);
 			cJSON_AddItemToArray(out, e);
 		} else {
-			printf("%s  %-8s %-12s %-16s %s\n", s(g, "id") + strlen(AM_GRANT_URN), st,
-			       s(g, "toolName"), s(g, "grantee"), s(g, "path"));
+			printf("%s  %-8s %-12s %-16s %s\n", am_json_text(g, "id") + strlen(AM_GRANT_URN), st,
+			       am_json_text(g, "toolName"), am_json_text(g, "grantee"), am_json_text(g, "path"));
 		}
 	}
 	if (ctx->json) {
@@ -512,11 +504,11 @@ grant_show(struct am_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (context_tenant(l, topt, &tenant, &err) < 0 ||
 	    am_grant_find(l, tenant, argv[optind], &idx, &err) < 0 ||
-	    am_ledger_artifact(l, s(idx, "record"), &rec, &err) < 0) {
+	    am_ledger_artifact(l, am_json_text(idx, "record"), &rec, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
-	cJSON_AddStringToObject(rec, "ref", s(idx, "record"));
+	cJSON_AddStringToObject(rec, "ref", am_json_text(idx, "record"));
 	cJSON_AddStringToObject(rec, "status", grant_state(idx));
 	am_print_json(rec);
 	rec = NULL;
@@ -566,11 +558,11 @@ grant_check(struct am_ctx *ctx, int argc, char **argv)
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddBoolToObject(o, "granted", 1);
-		cJSON_AddStringToObject(o, "grantId", s(g, "id"));
+		cJSON_AddStringToObject(o, "grantId", am_json_text(g, "id"));
 		cJSON_AddStringToObject(o, "path", path);
 		am_print_json(o);
 	} else if (!ctx->quiet) {
-		printf("granted: %s to '%s' (%s)\n", path, to, s(g, "id"));
+		printf("granted: %s to '%s' (%s)\n", path, to, am_json_text(g, "id"));
 	}
 out:
 	cJSON_Delete(g);
@@ -583,22 +575,12 @@ out:
 static int
 cmd_tool_grant_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	static const struct {
-		const char *verb;
-		int (*fn)(struct am_ctx *, int, char **);
-	} verbs[] = {
+	static const struct am_verb verbs[] = {
 		{ "apply", grant_apply }, { "revoke", grant_revoke }, { "list", grant_list },
 		{ "show", grant_show }, { "check", grant_check },
 	};
-	size_t i;
 
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	for (i = 0; i < AM_ARRAY_LEN(verbs); i++)
-		if (strcmp(argv[1], verbs[i].verb) == 0)
-			return verbs[i].fn(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_tool_grant = {

@@ -16,14 +16,6 @@ struct trust_ctx {
 	char op[AM_OP_ID_LEN];
 };
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static int
 add_txn(struct am_txn *t, void *arg, struct am_error **err)
 {
@@ -79,12 +71,12 @@ remove_txn(struct am_txn *t, void *arg, struct am_error **err)
 		am_error_set(err, AM_ENOTFOUND, "no trusted principal '%s'", c->name);
 		goto out;
 	}
-	role = s(p, "role");
+	role = am_json_text(p, "role");
 	{
 		const cJSON *q;
 
 		cJSON_ArrayForEach(q, trust)
-			owners += strcmp(s(q, "role"), "owner") == 0;
+			owners += strcmp(am_json_text(q, "role"), "owner") == 0;
 	}
 	/* Refuse to lock everyone out: the last owner, or the key this very
 	 * machine signs the ledger with, cannot be removed. */
@@ -94,7 +86,7 @@ remove_txn(struct am_txn *t, void *arg, struct am_error **err)
 	}
 	if (strcmp(role, "machine") == 0 && am_machine_key(0, &mk, NULL) == 0) {
 		struct am_key *pk = NULL;
-		int self = am_key_parse_public(s(p, "key"), &pk, NULL) == 0 &&
+		int self = am_key_parse_public(am_json_text(p, "key"), &pk, NULL) == 0 &&
 			   memcmp(pk->pk, mk->pk, 32) == 0;
 
 		am_key_free(pk);
@@ -112,7 +104,7 @@ remove_txn(struct am_txn *t, void *arg, struct am_error **err)
 	details = cJSON_CreateObject();
 	cJSON_AddStringToObject(details, "principal", c->name);
 	cJSON_AddStringToObject(details, "role", role);
-	cJSON_AddStringToObject(details, "principalRef", s(p, "principal"));
+	cJSON_AddStringToObject(details, "principalRef", am_json_text(p, "principal"));
 	rc = am_op_transition(t, c->op, "completed", NULL, details, err);
 out:
 	am_key_free(mk);
@@ -229,7 +221,7 @@ trust_list(struct am_ctx *ctx, int argc, char **argv)
 			cJSON_AddStringToObject(e, "name", p->string);
 			cJSON_AddItemToArray(out, e);
 		} else {
-			printf("%-24s %-9s %s\n", p->string, s(p, "role"), s(p, "fingerprint"));
+			printf("%-24s %-9s %s\n", p->string, am_json_text(p, "role"), am_json_text(p, "fingerprint"));
 		}
 	}
 	if (ctx->json)
@@ -242,18 +234,25 @@ trust_list(struct am_ctx *ctx, int argc, char **argv)
 }
 
 static int
+trust_add(struct am_ctx *ctx, int argc, char **argv)
+{
+	return trust_change(ctx, argc, argv, 1);
+}
+
+static int
+trust_remove(struct am_ctx *ctx, int argc, char **argv)
+{
+	return trust_change(ctx, argc, argv, 0);
+}
+
+static int
 cmd_trust_exec(struct am_ctx *ctx, int argc, char **argv)
 {
-	if (argc < 2)
-		return am_usage_error(ctx, "expected a verb");
-	optind = 0;
-	if (strcmp(argv[1], "add") == 0)
-		return trust_change(ctx, argc - 1, argv + 1, 1);
-	if (strcmp(argv[1], "remove") == 0)
-		return trust_change(ctx, argc - 1, argv + 1, 0);
-	if (strcmp(argv[1], "list") == 0)
-		return trust_list(ctx, argc - 1, argv + 1);
-	return am_usage_error(ctx, "unknown verb '%s'", argv[1]);
+	static const struct am_verb verbs[] = {
+		{ "add", trust_add }, { "remove", trust_remove }, { "list", trust_list },
+	};
+
+	return am_run_verb(ctx, argc, argv, verbs, AM_ARRAY_LEN(verbs));
 }
 
 const struct am_cmd am_cmd_trust = {

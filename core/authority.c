@@ -203,14 +203,6 @@ am_authz_actor(const struct am_authz *a)
 	return act;
 }
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int
 jint(const cJSON *o, const char *k, int64_t *out)
 {
@@ -269,7 +261,7 @@ am_delegation_revoked(struct am_ledger *l, const char *jti)
 			cJSON_Delete(idx);
 			return 1;
 		}
-		parent = jstr(idx, "parent");
+		parent = am_json_str(idx, "parent");
 		free(cur);
 		cur = parent ? am_xstrdup(parent) : NULL;
 		cJSON_Delete(idx);
@@ -328,7 +320,7 @@ trust_by_fpr(const cJSON *trust, const char *fpr, const char **name, unsigned ch
 	const cJSON *p;
 
 	cJSON_ArrayForEach(p, trust) {
-		const char *f = jstr(p, "fingerprint"), *key = jstr(p, "key");
+		const char *f = am_json_str(p, "fingerprint"), *key = am_json_str(p, "key");
 		struct am_key *k = NULL;
 
 		if (f == NULL || key == NULL || strcmp(f, fpr) != 0 ||
@@ -395,14 +387,14 @@ check_attenuation(const cJSON *c, const cJSON *p, int64_t cexp, int64_t pexp,
 					    "delegation is wider than its parent: am.%s grants '%s', which the parent does not",
 					    lists[i], x);
 	}
-	cs = jstr(c, "profile");
-	ps = jstr(p, "profile");
+	cs = am_json_str(c, "profile");
+	ps = am_json_str(p, "profile");
 	if (!cs || !ps || strcmp(cs, ps) != 0)
 		return am_error_set(err, AM_EAUTH,
 				    "delegation is wider than its parent: am.profile '%s' differs from the parent's '%s'",
 				    cs ? cs : "", ps ? ps : "");
-	cs = jstr(c, "tenant");
-	ps = jstr(p, "tenant");
+	cs = am_json_str(c, "tenant");
+	ps = am_json_str(p, "tenant");
 	if ((cs == NULL) != (ps == NULL) || (cs && strcmp(cs, ps) != 0))
 		return am_error_set(err, AM_EAUTH,
 				    "delegation is wider than its parent: am.tenant '%s' differs from the parent's '%s'",
@@ -532,12 +524,12 @@ verify_record(struct am_ledger *l, const char *jti, const char *expect_hash, int
 	int rc = -1;
 
 	if (am_delegation_index(l, jti, &idx, &e) < 0 ||
-	    am_ledger_artifact(l, jstr(idx, "artifact") ? jstr(idx, "artifact") : "", &doc, &e) < 0) {
+	    am_ledger_artifact(l, am_json_str(idx, "artifact") ? am_json_str(idx, "artifact") : "", &doc, &e) < 0) {
 		am_error_set(err, AM_EAUTH, "parent delegation %s is not recorded in this workspace", jti);
 		goto out;
 	}
-	if (expect_hash && (jstr(idx, "tokenSha256") == NULL ||
-			    strcmp(jstr(idx, "tokenSha256"), expect_hash) != 0)) {
+	if (expect_hash && (am_json_str(idx, "tokenSha256") == NULL ||
+			    strcmp(am_json_str(idx, "tokenSha256"), expect_hash) != 0)) {
 		am_error_set(err, AM_EAUTH, "am.prf does not match the recorded parent %s", jti);
 		goto out;
 	}
@@ -545,7 +537,7 @@ verify_record(struct am_ledger *l, const char *jti, const char *expect_hash, int
 		am_error_set(err, AM_EAUTH, "parent delegation %s: %s", jti, e->msg);
 		goto out;
 	}
-	if (am_key_parse_public(jstr(doc, "signerPublicKey"), &k, NULL) < 0 ||
+	if (am_key_parse_public(am_json_str(doc, "signerPublicKey"), &k, NULL) < 0 ||
 	    (p = am_trust_find_key(trust, k->pk, &name)) == NULL) {
 		am_error_set(err, AM_EAUTH, "parent delegation %s was signed by a key no longer trusted here",
 			     jti);
@@ -558,16 +550,16 @@ verify_record(struct am_ledger *l, const char *jti, const char *expect_hash, int
 			cJSON_AddItemToObject(am, keys[i], cJSON_Duplicate(v, 1));
 	}
 	lk.jti = jti;
-	lk.iss = jstr(doc, "issuer");
-	lk.sub = jstr(doc, "subject");
-	lk.aud = jstr(doc, "audience");
+	lk.iss = am_json_str(doc, "issuer");
+	lk.sub = am_json_str(doc, "subject");
+	lk.aud = am_json_str(doc, "audience");
 	lk.am = am;
-	lk.parent = jstr(doc, "parentRef");
+	lk.parent = am_json_str(doc, "parentRef");
 	lk.prf = NULL;
 	lk.signer = name;
-	lk.role = jstr(p, "role") ? jstr(p, "role") : "";
-	if (!lk.iss || !lk.sub || !lk.aud || am_time_parse(jstr(doc, "notBefore") ? jstr(doc, "notBefore") : "", &lk.nbf) < 0 ||
-	    am_time_parse(jstr(doc, "expiresAt") ? jstr(doc, "expiresAt") : "", &lk.exp) < 0) {
+	lk.role = am_json_str(p, "role") ? am_json_str(p, "role") : "";
+	if (!lk.iss || !lk.sub || !lk.aud || am_time_parse(am_json_str(doc, "notBefore") ? am_json_str(doc, "notBefore") : "", &lk.nbf) < 0 ||
+	    am_time_parse(am_json_str(doc, "expiresAt") ? am_json_str(doc, "expiresAt") : "", &lk.exp) < 0) {
 		am_error_set(err, AM_EAUTH, "parent delegation %s: record is incomplete", jti);
 		goto out;
 	}
@@ -605,8 +597,8 @@ verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain 
 		return am_error_set(err, AM_EAUTH, "malformed token: empty");
 	if (am_jws_parse(token, &j, err) < 0)
 		return -1;
-	typ = jstr(j.header, "typ");
-	kid = jstr(j.header, "kid");
+	typ = am_json_str(j.header, "typ");
+	kid = am_json_str(j.header, "kid");
 	if (typ == NULL || strcmp(typ, AM_DELEGATION_TYP) != 0) {
 		am_error_set(err, AM_EAUTH, "token typ is not '" AM_DELEGATION_TYP "'");
 		goto out;
@@ -615,22 +607,22 @@ verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain 
 		am_error_set(err, AM_EAUTH, "token header has no kid");
 		goto out;
 	}
-	lk.iss = jstr(j.payload, "iss");
-	lk.sub = jstr(j.payload, "sub");
-	lk.aud = jstr(j.payload, "aud");
-	lk.jti = jstr(j.payload, "jti");
+	lk.iss = am_json_str(j.payload, "iss");
+	lk.sub = am_json_str(j.payload, "sub");
+	lk.aud = am_json_str(j.payload, "aud");
+	lk.jti = am_json_str(j.payload, "jti");
 	am = cJSON_GetObjectItemCaseSensitive(j.payload, "am");
 	if (!lk.iss || !lk.sub || !lk.aud || !lk.jti || jint(j.payload, "iat", &iat) < 0 ||
 	    jint(j.payload, "nbf", &lk.nbf) < 0 || jint(j.payload, "exp", &lk.exp) < 0 ||
-	    !cJSON_IsObject(am) || !jstr(am, "profile") ||
+	    !cJSON_IsObject(am) || !am_json_str(am, "profile") ||
 	    check_strlist(am, "operations", 1, err) < 0 || check_strlist(am, "tools", 0, err) < 0 ||
 	    check_strlist(am, "modelProviders", 0, err) < 0) {
 		am_error_set(err, AM_EAUTH, "token is missing required claims (iss, sub, aud, iat, nbf, exp, jti, am)");
 		goto out;
 	}
 	lk.am = am;
-	lk.prf = jstr(am, "prf");
-	lk.parent = jstr(am, "parent");
+	lk.prf = am_json_str(am, "prf");
+	lk.parent = am_json_str(am, "parent");
 	if ((lk.prf == NULL) != (lk.parent == NULL) ||
 	    (lk.prf && (!am_starts_with(lk.prf, "sha256:") || !am_is_hex64(lk.prf + 7)))) {
 		am_error_set(err, AM_EAUTH, "token claims am.prf and am.parent must come together (prf: sha256 of the parent token)");
@@ -647,7 +639,7 @@ verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain 
 		goto out;
 	}
 	lk.signer = name;
-	lk.role = jstr(p, "role") ? jstr(p, "role") : "";
+	lk.role = am_json_str(p, "role") ? am_json_str(p, "role") : "";
 	{
 		cJSON *idx = NULL;
 		struct am_error *e = NULL;
@@ -655,7 +647,7 @@ verify_one(struct am_ledger *l, const char *token, int64_t now, struct am_chain 
 		const char *th;
 
 		if (am_delegation_index(l, lk.jti, &idx, &e) == 0) {
-			th = jstr(idx, "tokenSha256");
+			th = am_json_str(idx, "tokenSha256");
 			am_sha256_hex(hex, token, strlen(token));
 			if (th == NULL || strcmp(th + (am_starts_with(th, "sha256:") ? 7 : 0), hex) != 0) {
 				cJSON_Delete(idx);
@@ -775,7 +767,7 @@ am_authorize(struct am_ledger *l, const struct am_authz_req *r, struct am_authz 
 			return -1;
 		trust = tip_trust(l);
 		p = am_trust_find_key(trust, k->pk, &name);
-		role = p ? jstr(p, "role") : NULL;
+		role = p ? am_json_str(p, "role") : NULL;
 		if (p == NULL) {
 			char *fpr = am_key_fingerprint(k);
 
@@ -828,13 +820,13 @@ keyfail:
 			     r->model_provider);
 		goto fail;
 	}
-	s = jstr(out->chain.am, "profile");
+	s = am_json_str(out->chain.am, "profile");
 	if (r->profile && (s == NULL || strcmp(s, r->profile) != 0)) {
 		am_error_set(err, AM_EAUTH, "profile '%s' is outside the delegation's scope (am.profile is '%s')",
 			     r->profile, s ? s : "");
 		goto fail;
 	}
-	s = jstr(out->chain.am, "tenant");
+	s = am_json_str(out->chain.am, "tenant");
 	if (r->tenant && (s == NULL || strcmp(s, r->tenant) != 0)) {
 		am_error_set(err, AM_EAUTH, "tenant '%s' is outside the delegation's scope (am.tenant is '%s')",
 			     r->tenant, s ? s : "(none)");
@@ -844,7 +836,7 @@ keyfail:
 	out->name = am_xstrdup(out->chain.subject);
 	out->delegation = am_xstrdup(out->chain.jti[0]);
 	out->tenant = s ? am_xstrdup(s) : NULL;
-	s = jstr(out->chain.am, "profile");
+	s = am_json_str(out->chain.am, "profile");
 	out->profile = s ? am_xstrdup(s) : NULL;
 	out->remaining = out->chain.budget;
 	return 0;
@@ -865,9 +857,9 @@ am_authorize_holder(struct am_ledger *l, const char *token, struct am_authz *out
 	out->type = am_xstrdup("agent");
 	out->name = am_xstrdup(out->chain.subject);
 	out->delegation = am_xstrdup(out->chain.jti[0]);
-	s = jstr(out->chain.am, "tenant");
+	s = am_json_str(out->chain.am, "tenant");
 	out->tenant = s ? am_xstrdup(s) : NULL;
-	s = jstr(out->chain.am, "profile");
+	s = am_json_str(out->chain.am, "profile");
 	out->profile = s ? am_xstrdup(s) : NULL;
 	out->remaining = out->chain.budget;
 	return 0;
@@ -920,7 +912,7 @@ int
 am_delegation_check_record(const cJSON *artifact, struct am_error **err)
 {
 	cJSON *copy = cJSON_Duplicate(artifact, 1);
-	const char *sig = jstr(artifact, "recordSignature"), *pub = jstr(artifact, "signerPublicKey");
+	const char *sig = am_json_str(artifact, "recordSignature"), *pub = am_json_str(artifact, "signerPublicKey");
 	struct am_key *k = NULL;
 	unsigned char pk[32];
 	size_t len;
@@ -929,7 +921,7 @@ am_delegation_check_record(const cJSON *artifact, struct am_error **err)
 
 	if (sig == NULL || pub == NULL || am_key_parse_public(pub, &k, NULL) < 0) {
 		am_error_set(err, AM_EINTEGRITY, "delegation record %s has no signature",
-			     jstr(artifact, "id") ? jstr(artifact, "id") : "?");
+			     am_json_str(artifact, "id") ? am_json_str(artifact, "id") : "?");
 		goto out;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(copy, "recordSignature");
@@ -940,7 +932,7 @@ am_delegation_check_record(const cJSON *artifact, struct am_error **err)
 	    memcmp(pk, k->pk, 32) != 0) {
 		free(bytes);
 		am_error_set(err, AM_EINTEGRITY, "delegation record %s: signature does not verify",
-			     jstr(artifact, "id") ? jstr(artifact, "id") : "?");
+			     am_json_str(artifact, "id") ? am_json_str(artifact, "id") : "?");
 		goto out;
 	}
 	free(bytes);
@@ -975,9 +967,9 @@ create_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddStringToObject(doc, "kind", "Delegation");
 	cJSON_AddStringToObject(doc, "specVersion", AM_SPEC_VERSION);
 	cJSON_AddStringToObject(doc, "id", c->jti);
-	cJSON_AddStringToObject(doc, "issuer", jstr(claims, "iss"));
-	cJSON_AddStringToObject(doc, "subject", jstr(claims, "sub"));
-	cJSON_AddStringToObject(doc, "audience", jstr(claims, "aud"));
+	cJSON_AddStringToObject(doc, "issuer", am_json_str(claims, "iss"));
+	cJSON_AddStringToObject(doc, "subject", am_json_str(claims, "sub"));
+	cJSON_AddStringToObject(doc, "audience", am_json_str(claims, "aud"));
 	jint(claims, "iat", &v);
 	am_time_format(now, v);
 	jint(claims, "nbf", &v);
@@ -989,13 +981,13 @@ create_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddStringToObject(doc, "expiresAt", exp);
 	cJSON_AddItemToObject(doc, "operations",
 			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(am, "operations"), 1));
-	cJSON_AddStringToObject(doc, "profile", jstr(am, "profile"));
+	cJSON_AddStringToObject(doc, "profile", am_json_str(am, "profile"));
 	cJSON_AddItemToObject(doc, "tools", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(am, "tools"), 1));
 	cJSON_AddItemToObject(doc, "modelProviders",
 			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(am, "modelProviders"), 1));
 	cJSON_AddItemToObject(doc, "budget", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(am, "budget"), 1));
-	if (jstr(am, "tenant"))
-		cJSON_AddStringToObject(doc, "tenant", jstr(am, "tenant"));
+	if (am_json_str(am, "tenant"))
+		cJSON_AddStringToObject(doc, "tenant", am_json_str(am, "tenant"));
 	if (c->parent_jti)
 		cJSON_AddStringToObject(doc, "parentRef", c->parent_jti);
 	cJSON_AddStringToObject(doc, "signerKey", fpr);
@@ -1016,7 +1008,7 @@ create_txn(struct am_txn *t, void *arg, struct am_error **err)
 		cJSON_AddStringToObject(idx, "parent", c->parent_jti);
 	else
 		cJSON_AddNullToObject(idx, "parent");
-	cJSON_AddStringToObject(idx, "subject", jstr(claims, "sub"));
+	cJSON_AddStringToObject(idx, "subject", am_json_str(claims, "sub"));
 	cJSON_AddStringToObject(idx, "expiresAt", exp);
 	cJSON_AddBoolToObject(idx, "revoked", 0);
 	cJSON_AddStringToObject(idx, "operation", c->op);
@@ -1104,10 +1096,10 @@ delegation_create(struct am_ledger *l, struct am_txn *t, const struct am_authz *
 	am = cJSON_AddObjectToObject(claims, "am");
 	cJSON_AddItemToObject(am, "operations", strv_json(r->operations));
 	{
-		const char *prof = r->profile ? r->profile : parent ? jstr(pc.am, "profile") : NULL;
+		const char *prof = r->profile ? r->profile : parent ? am_json_str(pc.am, "profile") : NULL;
 		const cJSON *pt = parent ? cJSON_GetObjectItemCaseSensitive(pc.am, "tools") : NULL;
 		const cJSON *pp = parent ? cJSON_GetObjectItemCaseSensitive(pc.am, "modelProviders") : NULL;
-		const char *ten = r->tenant ? r->tenant : parent ? jstr(pc.am, "tenant") : NULL;
+		const char *ten = r->tenant ? r->tenant : parent ? am_json_str(pc.am, "tenant") : NULL;
 		struct am_budget b = r->budget;
 
 		cJSON_AddStringToObject(am, "profile", prof);
@@ -1154,7 +1146,7 @@ delegation_create(struct am_ledger *l, struct am_txn *t, const struct am_authz *
 		struct am_budget b;
 		int d;
 
-		if (am_profile_resolve(l, jstr(am, "profile"), &prof, err) < 0) {
+		if (am_profile_resolve(l, am_json_str(am, "profile"), &prof, err) < 0) {
 			/* A delegation to create that very profile may name one
 			 * that does not exist yet; any other must exist. */
 			if ((*err)->cls != AM_ENOTFOUND || !in_strv(r->operations, "agent_machine.profile.create"))
@@ -1259,7 +1251,7 @@ revoke_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddStringToObject(doc, "kind", "DelegationRevocation");
 	cJSON_AddStringToObject(doc, "specVersion", AM_SPEC_VERSION);
 	cJSON_AddStringToObject(doc, "delegation", c->jti);
-	cJSON_AddStringToObject(doc, "delegationRef", jstr(idx, "artifact"));
+	cJSON_AddStringToObject(doc, "delegationRef", am_json_str(idx, "artifact"));
 	cJSON_AddStringToObject(doc, "revokedAt", now);
 	cJSON_AddStringToObject(doc, "revokedBy", c->auth->name);
 	cJSON_AddStringToObject(doc, "reason", c->reason ? c->reason : "");
@@ -1307,7 +1299,7 @@ am_delegation_revoke(struct am_ledger *l, const struct am_authz *auth, const cha
 			}
 			if (am_delegation_index(l, cur, &idx, NULL) < 0)
 				break;
-			p = jstr(idx, "parent");
+			p = am_json_str(idx, "parent");
 			free(cur);
 			cur = p ? am_xstrdup(p) : NULL;
 			cJSON_Delete(idx);

@@ -102,14 +102,6 @@ ends_with(const char *s, const char *suf)
 }
 
 /* The string member k of o, or NULL. */
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* qsort(3) order of C strings. */
 static int
 str_cmp(const void *a, const void *b)
@@ -547,7 +539,7 @@ op_snapshot(struct bw *b, const char *op, cJSON **idx, cJSON **snap)
 	*snap = NULL;
 	if (am_op_index(b->l, op, idx, b->err) < 0)
 		return -1;
-	if ((ref = jstr(*idx, "operation")) == NULL)
+	if ((ref = am_json_str(*idx, "operation")) == NULL)
 		return am_error_set(b->err, AM_EINTEGRITY, "operation %s: index has no snapshot", op);
 	return am_ledger_artifact(b->l, ref, snap, b->err);
 }
@@ -581,11 +573,11 @@ select_ops(struct bw *b)
 			if (op_snapshot(b, id, &idx, &snap) < 0) {
 				rc = -1;
 			} else {
-				const char *upd = jstr(snap, "updatedAt");
+				const char *upd = am_json_str(snap, "updatedAt");
 				int64_t t = 0;
 
 				if (!b->o->since || (upd && am_time_parse(upd, &t) == 0 && t >= b->o->since))
-					add_op(b, id, jstr(idx, "createdAt"));
+					add_op(b, id, am_json_str(idx, "createdAt"));
 			}
 			cJSON_Delete(idx);
 			cJSON_Delete(snap);
@@ -603,7 +595,7 @@ select_ops(struct bw *b)
 static int
 since_ok(struct bw *b, const cJSON *doc, const char *field)
 {
-	const char *s = jstr(doc, field);
+	const char *s = am_json_str(doc, field);
 	int64_t t;
 
 	if (!b->o->since)
@@ -628,7 +620,7 @@ write_operations(struct bw *b)
 			return -1;
 		}
 		line = pick(snap, op_fields);
-		cJSON_AddStringToObject(line, "artifactId", jstr(idx, "operation"));
+		cJSON_AddStringToObject(line, "artifactId", am_json_str(idx, "operation"));
 		rc = entry_json_line(b, line);
 		cJSON_Delete(line);
 		cJSON_Delete(idx);
@@ -714,7 +706,7 @@ write_decisions(struct bw *b)
 				rc = -1;
 				break;
 			}
-			if ((p = jstr(doc, "profile")) && b->profiles_wanted &&
+			if ((p = am_json_str(doc, "profile")) && b->profiles_wanted &&
 			    !cJSON_HasObjectItem(b->profiles_wanted, p))
 				cJSON_AddTrueToObject(b->profiles_wanted, p);
 			if (since_ok(b, doc, "decidedAt")) {
@@ -1815,7 +1807,7 @@ int
 am_bundle_record(struct am_txn *t, const char *op_id, const cJSON *artifact, char ref[AM_ID_LEN],
 		 struct am_error **err)
 {
-	const char *digest = jstr(artifact, "digest");
+	const char *digest = am_json_str(artifact, "digest");
 	AM_AUTOFREE char *path = NULL;
 	AM_AUTOFREE char *bytes = NULL;
 	cJSON *idx;
@@ -2016,18 +2008,18 @@ check_ledger(struct am_ledger *l, const cJSON *m, struct am_bundle_check *c)
 	AM_AUTOFREE char *ipath = bundle_index_path(c->digest);
 	AM_AUTOFREE char *data = NULL;
 	AM_AUTOFREE char *opid = NULL;
-	const char *ws = jstr(m, "workspaceId"), *op = jstr(m, "operationId");
+	const char *ws = am_json_str(m, "workspaceId"), *op = am_json_str(m, "operationId");
 	cJSON *idx = NULL, *art = NULL, *snap = NULL;
 	const cJSON *ref;
 	size_t len;
 
 	if (am_ledger_read(l, ipath, &data, &len, NULL) == 0 &&
-	    (idx = am_canon_parse(data, len, NULL)) != NULL && jstr(idx, "artifact") &&
-	    am_ledger_artifact(l, jstr(idx, "artifact"), &art, NULL) == 0) {
+	    (idx = am_canon_parse(data, len, NULL)) != NULL && am_json_str(idx, "artifact") &&
+	    am_ledger_artifact(l, am_json_str(idx, "artifact"), &art, NULL) == 0) {
 		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(art, "size");
-		const char *aop = jstr(art, "operationId");
+		const char *aop = am_json_str(art, "operationId");
 
-		c->recorded = am_xstrdup(jstr(idx, "artifact"));
+		c->recorded = am_xstrdup(am_json_str(idx, "artifact"));
 		if (!cJSON_IsNumber(sz) || (uint64_t)sz->valuedouble != c->size)
 			problem(c->problems, "the bundle has %llu bytes, the record %s says %llu",
 				(unsigned long long)c->size, c->recorded,
@@ -2047,8 +2039,8 @@ check_ledger(struct am_ledger *l, const cJSON *m, struct am_bundle_check *c)
 	cJSON_Delete(idx);
 	idx = NULL;
 	if (op == NULL || am_op_resolve(l, op, &opid, NULL) < 0 ||
-	    am_op_index(l, opid, &idx, NULL) < 0 || !jstr(idx, "operation") ||
-	    am_ledger_artifact(l, jstr(idx, "operation"), &snap, NULL) < 0) {
+	    am_op_index(l, opid, &idx, NULL) < 0 || !am_json_str(idx, "operation") ||
+	    am_ledger_artifact(l, am_json_str(idx, "operation"), &snap, NULL) < 0) {
 		problem(c->problems, "no export of this bundle is recorded in this workspace (%s)",
 			op ? op : "manifest.json names no operation");
 		goto out;
@@ -2059,8 +2051,8 @@ check_ledger(struct am_ledger *l, const cJSON *m, struct am_bundle_check *c)
 
 		if (!cJSON_IsString(ref) || am_ledger_artifact(l, ref->valuestring, &a, NULL) < 0)
 			continue;
-		kind = jstr(a, "kind");
-		dg = jstr(a, "digest");
+		kind = am_json_str(a, "kind");
+		dg = am_json_str(a, "digest");
 		if (kind && strcmp(kind, AM_BUNDLE_KIND) == 0 && dg) {
 			problem(c->problems,
 				"the bundle's digest %s is not the %s that %s recorded: it changed after the export",
@@ -2091,7 +2083,7 @@ check_manifest(const cJSON *m, const cJSON *seen, struct am_bundle_check *c)
 	const cJSON *f;
 	int i;
 
-	if (!jstr(m, "kind") || strcmp(jstr(m, "kind"), AM_BUNDLE_KIND) != 0)
+	if (!am_json_str(m, "kind") || strcmp(am_json_str(m, "kind"), AM_BUNDLE_KIND) != 0)
 		problem(c->problems, "manifest.json: kind is not %s", AM_BUNDLE_KIND);
 	for (i = 0; flags[i]; i++)
 		if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(m, flags[i])))
@@ -2105,7 +2097,7 @@ check_manifest(const cJSON *m, const cJSON *seen, struct am_bundle_check *c)
 	}
 	listed = cJSON_CreateObject();
 	cJSON_ArrayForEach(f, files) {
-		const char *p = jstr(f, "path");
+		const char *p = am_json_str(f, "path");
 		const cJSON *want = cJSON_GetObjectItemCaseSensitive(f, "bytes");
 		const cJSON *have = p ? cJSON_GetObjectItemCaseSensitive(seen, p) : NULL;
 
@@ -2152,16 +2144,16 @@ am_bundle_verify(struct am_ledger *l, const char *path, struct am_bundle_check *
 	c->size = rb.size;
 	c->files = (uint64_t)cJSON_GetArraySize(rb.entries);
 	cJSON_ArrayForEach(e, rb.leaks.list)
-		problem(c->problems, "%s:%llu: %s: a secret is left in the bundle", jstr(e, "file"),
+		problem(c->problems, "%s:%llu: %s: a secret is left in the bundle", am_json_str(e, "file"),
 			(unsigned long long)cJSON_GetObjectItemCaseSensitive(e, "line")->valuedouble,
-			jstr(e, "rule"));
+			am_json_str(e, "rule"));
 	if (rb.leaks.n > (uint64_t)cJSON_GetArraySize(rb.leaks.list))
 		problem(c->problems, "... and %llu more secrets",
 			(unsigned long long)(rb.leaks.n - (uint64_t)cJSON_GetArraySize(rb.leaks.list)));
 	cJSON_ArrayForEach(e, rb.entries) {
-		const char *p = jstr(e, "path");
+		const char *p = am_json_str(e, "path");
 
-		if (strcmp(jstr(e, "type"), "file") != 0)
+		if (strcmp(am_json_str(e, "type"), "file") != 0)
 			problem(c->problems, "entry '%s' is not a regular file", p);
 		else if (!safe_path(p))
 			problem(c->problems, "entry '%s' would extract outside its directory", p);

@@ -996,3 +996,19 @@ am_json_pretty(const cJSON *v)
 {
 	return write_doc(v, MODE_PRETTY, NULL, NULL);
 }
+
+const char *
+am_json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *
+am_json_text(const cJSON *o, const char *key)
+{
+	const char *v = am_json_str(o, key);
+
+	return v ? v : "";
+}

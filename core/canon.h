@@ -52,4 +52,9 @@ char *am_canon_dump(const cJSON *v, size_t *len, struct am_error **err);
  * is not, returns NULL. */
 char *am_json_pretty(const cJSON *v);
 
+/* The string member key of o: NULL (am_json_str) or "" (am_json_text)
+ * when absent or not a string.  The result is borrowed from o. */
+const char *am_json_str(const cJSON *o, const char *key);
+const char *am_json_text(const cJSON *o, const char *key);
+
 #endif

@@ -120,14 +120,6 @@ am_exec_dir(const char *op_id)
 	return am_xasprintf("%s/executions/%s", state, u);
 }
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* "#!interp [arg]": the interpreter a script needs to execute, and for
  * "#!/usr/bin/env prog" the program env will run. */
 static void
@@ -260,7 +252,7 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	if (am_profile_resolve(l, pname, &x->profile, err) < 0)
 		goto out;
 	x->have_profile = 1;
-	type = jstr(x->profile.effective, "type");
+	type = am_json_str(x->profile.effective, "type");
 	/* The entry point: resolved like a tool, and it must lie where the
 	 * profile lets the execution read. */
 	if (am_tool_resolve(r->argv[0], &x->profile, root, &x->entry, err) < 0) {
@@ -296,7 +288,7 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	/* Only personal profiles may use the host network; for any other the
 	 * networkProfile gate refuses open mode outright. */
 	{
-		const char *m = jstr(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "network"), "mode");
+		const char *m = am_json_str(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "network"), "mode");
 
 		if (x->entry_decision.permit && m && strcmp(m, "open") == 0 && type &&
 		    strcmp(type, "personal") != 0) {
@@ -310,8 +302,8 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	if (am_grants_list(l, a->tenant, &grants, err) < 0)
 		goto out;
 	cJSON_ArrayForEach(g, grants) {
-		const char *gp = jstr(g, "path"), *ge = jstr(g, "grantee"), *sha = jstr(g, "sha256"),
-			   *exp = jstr(g, "expiresAt");
+		const char *gp = am_json_str(g, "path"), *ge = am_json_str(g, "grantee"), *sha = am_json_str(g, "sha256"),
+			   *exp = am_json_str(g, "expiresAt");
 		int64_t e = 0;
 		char hex[65];
 
@@ -326,7 +318,7 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 			/* Under a delegation, a grant counts only for tools its
 			 * am.tools claim names. */
 			const cJSON *t;
-			const char *base = strrchr(gp, '/') + 1, *tn = jstr(g, "toolName");
+			const char *base = strrchr(gp, '/') + 1, *tn = am_json_str(g, "toolName");
 			int named = 0;
 
 			cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(a->chain.am, "tools"))
@@ -362,9 +354,9 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 			add_existing(&x->deny, p->valuestring, root);
 	}
 	x->ledger_dir = am_xasprintf("%s/.am", root);
-	ledger = jstr(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "artifactAccess"), "ledger");
+	ledger = am_json_str(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "artifactAccess"), "ledger");
 	x->ledger_ro = ledger && strcmp(ledger, "read-only") == 0;
-	mode = jstr(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "network"), "mode");
+	mode = am_json_str(cJSON_GetObjectItemCaseSensitive(x->profile.effective, "network"), "mode");
 	if (mode && strcmp(mode, "loopback") == 0) {
 		x->net = AM_NET_LOOPBACK;
 	} else if (mode && strcmp(mode, "open") == 0 && type && strcmp(type, "personal") == 0) {
@@ -1425,7 +1417,7 @@ sweep_txn(struct am_txn *t, void *arg, struct am_error **err)
 			accts[n++] = a->valuestring;
 	/* Charge the wall-clock time up to the last lease: the run may have
 	 * used it; what it did not reach is released. */
-	am_time_parse(jstr(idx, "startedAt") ? jstr(idx, "startedAt") : "", &started);
+	am_time_parse(am_json_str(idx, "startedAt") ? am_json_str(idx, "startedAt") : "", &started);
 	used.v[AM_DIM_WALL] = c->lease_time > started ? c->lease_time - started : 0;
 	if (used.v[AM_DIM_WALL] > reserved.v[AM_DIM_WALL])
 		used.v[AM_DIM_WALL] = reserved.v[AM_DIM_WALL];
@@ -1459,7 +1451,7 @@ lease_alive(const cJSON *lease, int64_t *expires)
 	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(lease, "pid");
 
 	*expires = 0;
-	am_time_parse(jstr(lease, "expiresAt") ? jstr(lease, "expiresAt") : "", expires);
+	am_time_parse(am_json_str(lease, "expiresAt") ? am_json_str(lease, "expiresAt") : "", expires);
 	if (!cJSON_IsNumber(pid) || kill((pid_t)pid->valuedouble, 0) < 0)
 		return 0;
 	{
@@ -1521,11 +1513,11 @@ am_exec_sweep(struct am_ledger *l, struct am_error **err)
 		lease = read_lease(dir);
 		if (lease == NULL)
 			continue;
-		if (lease_alive(lease, &exp) || jstr(lease, "operation") == NULL) {
+		if (lease_alive(lease, &exp) || am_json_str(lease, "operation") == NULL) {
 			cJSON_Delete(lease);
 			continue;
 		}
-		op = am_xstrdup(jstr(lease, "operation"));
+		op = am_xstrdup(am_json_str(lease, "operation"));
 		cJSON_Delete(lease);
 		{
 			struct sweep_ctx c = { op, e->d_name, exp - AM_LEASE_SECONDS };
@@ -1566,7 +1558,7 @@ am_exec_cancel(struct am_ledger *l, const char *op_id, int grace, struct am_erro
 		if (am_op_index(l, op_id, &idx, err) < 0)
 			return -1;
 		am_error_set(err, AM_ECONFLICT, "operation %s is not running (it is %s)", op_id,
-			     jstr(idx, "state") ? jstr(idx, "state") : "?");
+			     am_json_str(idx, "state") ? am_json_str(idx, "state") : "?");
 		cJSON_Delete(idx);
 		return -1;
 	}
@@ -1592,7 +1584,7 @@ am_exec_cancel(struct am_ledger *l, const char *op_id, int grace, struct am_erro
 
 		if (am_op_index(l, op_id, &idx, err) < 0)
 			return -1;
-		st = jstr(idx, "state");
+		st = am_json_str(idx, "state");
 		done = st && am_op_state_terminal(st);
 		cJSON_Delete(idx);
 		if (done)

@@ -810,6 +810,41 @@ am_ledger_list(struct am_ledger *l, const char *dir, char ***names, size_t *n,
 	return 0;
 }
 
+int
+am_ledger_list_fanout(struct am_ledger *l, const char *dir, char ***names, size_t *n,
+		      struct am_error **err)
+{
+	char **dirs = NULL, **v = am_xcalloc(1, sizeof(*v));
+	size_t nd, i, cnt = 0;
+
+	*names = NULL;
+	*n = 0;
+	if (am_ledger_list(l, dir, &dirs, &nd, err) < 0) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < nd; i++) {
+		AM_AUTOFREE char *sub = am_xasprintf("%s/%s", dir, dirs[i]);
+		char **ids = NULL;
+		size_t m, j;
+
+		if (am_ledger_list(l, sub, &ids, &m, err) < 0) {
+			am_strv_free(dirs);
+			am_strv_free(v);
+			return -1;
+		}
+		v = am_xrealloc(v, (cnt + m + 1) * sizeof(*v));
+		for (j = 0; j < m; j++)
+			v[cnt++] = am_steal_pointer(&ids[j]);
+		v[cnt] = NULL;
+		am_strv_free(ids);
+	}
+	am_strv_free(dirs);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
+
 void
 am_strv_free(char **v)
 {

@@ -102,6 +102,10 @@ int am_ledger_artifact(struct am_ledger *l, const char *id, cJSON **out,
 int am_ledger_list(struct am_ledger *l, const char *dir, char ***names, size_t *n,
 		   struct am_error **err);
 void am_strv_free(char **v);
+/* Names in a fan-out index directory (DIR/<2 chars>/<name>), over all its
+ * subdirectories, sorted; *n entries; NULL-terminated. */
+int am_ledger_list_fanout(struct am_ledger *l, const char *dir, char ***names, size_t *n,
+			  struct am_error **err);
 
 /* One commit of the ledger history, as am log and am verify see it. */
 struct am_commit_info {

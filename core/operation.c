@@ -146,14 +146,6 @@ store_json(struct am_txn *t, const char *path, const cJSON *doc, struct am_error
 	return 0;
 }
 
-static const char *
-jstr(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void
 set_str(cJSON *o, const char *key, const char *val)
 {
@@ -173,7 +165,7 @@ resnapshot(struct am_txn *t, cJSON *idx, const char *key, const char *state,
 	AM_AUTOFREE char *path = NULL;
 	cJSON *doc = NULL;
 	char id[AM_ID_LEN], now[21];
-	const char *prev = jstr(idx, key);
+	const char *prev = am_json_str(idx, key);
 	int rc = -1;
 
 	if (prev == NULL || (path = am_artifact_path(prev)) == NULL)
@@ -217,7 +209,7 @@ add_event(struct am_txn *t, const char *op_id, cJSON *idx, const char *ev, const
 {
 	cJSON *events = cJSON_GetObjectItemCaseSensitive(idx, "events");
 	cJSON *doc = cJSON_CreateObject();
-	const char *task = jstr(idx, "taskId"), *actor = jstr(idx, "actor");
+	const char *task = am_json_str(idx, "taskId"), *actor = am_json_str(idx, "actor");
 	char id[AM_ID_LEN], now[21];
 	int n = cJSON_GetArraySize(events);
 
@@ -350,7 +342,7 @@ am_op_transition(struct am_txn *t, const char *op_id, const char *to, const char
 		cJSON_Delete(details);
 		return -1;
 	}
-	from = am_xstrdup(jstr(idx, "state") ? jstr(idx, "state") : "");
+	from = am_xstrdup(am_json_str(idx, "state") ? am_json_str(idx, "state") : "");
 	if (!am_op_state_valid(to) || !am_op_transition_allowed(from, to)) {
 		am_error_set(err, AM_ECONFLICT, "illegal transition for operation %s: %s -> %s",
 			     op_id, from, to);
@@ -371,7 +363,7 @@ am_op_transition(struct am_txn *t, const char *op_id, const char *to, const char
 	}
 	set_str(idx, "state", to);
 	{
-		AM_AUTOFREE char *subject = am_xasprintf("%s %s", jstr(idx, "type") ? jstr(idx, "type") : "",
+		AM_AUTOFREE char *subject = am_xasprintf("%s %s", am_json_str(idx, "type") ? am_json_str(idx, "type") : "",
 							 op_id);
 
 		am_txn_subject(t, subject);
@@ -403,7 +395,7 @@ am_op_event(struct am_txn *t, const char *op_id, const char *ev, cJSON *details,
 		cJSON_Delete(details);
 		return -1;
 	}
-	state = am_xstrdup(jstr(idx, "state") ? jstr(idx, "state") : "");
+	state = am_xstrdup(am_json_str(idx, "state") ? am_json_str(idx, "state") : "");
 	if (am_op_state_terminal(state)) {
 		am_error_set(err, AM_ECONFLICT, "operation %s is %s; no further events", op_id, state);
 		cJSON_Delete(details);
@@ -440,7 +432,7 @@ am_op_state(struct am_txn *t, const char *op_id, char **state, struct am_error *
 
 	if (load_index(t, op_id, &idx, err) < 0)
 		return -1;
-	*state = am_xstrdup(jstr(idx, "state") ? jstr(idx, "state") : "");
+	*state = am_xstrdup(am_json_str(idx, "state") ? am_json_str(idx, "state") : "");
 	cJSON_Delete(idx);
 	return 0;
 }
@@ -502,8 +494,8 @@ am_op_check_events(const char *op_id, cJSON *const *events, size_t n, struct am_
 
 	for (i = 0; i < n; i++) {
 		const cJSON *e = events[i], *seq = cJSON_GetObjectItemCaseSensitive(e, "sequence");
-		const char *ev = jstr(e, "eventType"), *from = jstr(e, "fromState"),
-			   *to = jstr(e, "toState"), *opid = jstr(e, "operationId");
+		const char *ev = am_json_str(e, "eventType"), *from = am_json_str(e, "fromState"),
+			   *to = am_json_str(e, "toState"), *opid = am_json_str(e, "operationId");
 
 		if (opid == NULL || strcmp(opid, op_id) != 0 || !cJSON_IsNumber(seq) ||
 		    seq->valuedouble != (double)(i + 1) || !am_event_type_valid(ev) || to == NULL)

@@ -130,18 +130,10 @@ am_file_sha256(const char *path, char hex[65], struct am_error **err)
 	return 0;
 }
 
-static const char *
-s(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int
 visible(const cJSON *idx, const char *tenant)
 {
-	const char *t = s(idx, "tenant");
+	const char *t = am_json_str(idx, "tenant");
 
 	/* Tenant separation: exact match, and no tenant sees no tenant's. */
 	return (t == NULL && tenant == NULL) || (t && tenant && strcmp(t, tenant) == 0);
@@ -150,41 +142,30 @@ visible(const cJSON *idx, const char *tenant)
 int
 am_grants_list(struct am_ledger *l, const char *tenant, cJSON **out, struct am_error **err)
 {
-	char **dirs = NULL;
-	size_t nd, i;
+	char **ids = NULL;
+	size_t n, j;
 
 	*out = cJSON_CreateArray();
-	if (am_ledger_list(l, "grants", &dirs, &nd, err) < 0)
+	if (am_ledger_list_fanout(l, "grants", &ids, &n, err) < 0)
 		goto fail;
-	for (i = 0; i < nd; i++) {
-		AM_AUTOFREE char *dir = am_xasprintf("grants/%s", dirs[i]);
-		char **ids = NULL;
-		size_t n, j;
+	for (j = 0; j < n; j++) {
+		AM_AUTOFREE char *path = am_xasprintf("grants/%.2s/%s", ids[j], ids[j]);
+		AM_AUTOFREE char *data = NULL;
+		size_t len;
+		cJSON *idx;
 
-		if (am_ledger_list(l, dir, &ids, &n, err) < 0)
+		if (am_ledger_read(l, path, &data, &len, err) < 0 ||
+		    (idx = am_canon_parse(data, len, err)) == NULL)
 			goto fail;
-		for (j = 0; j < n; j++) {
-			AM_AUTOFREE char *path = am_xasprintf("%s/%s", dir, ids[j]);
-			AM_AUTOFREE char *data = NULL;
-			size_t len;
-			cJSON *idx;
-
-			if (am_ledger_read(l, path, &data, &len, err) < 0 ||
-			    (idx = am_canon_parse(data, len, err)) == NULL) {
-				am_strv_free(ids);
-				goto fail;
-			}
-			if (visible(idx, tenant))
-				cJSON_AddItemToArray(*out, idx);
-			else
-				cJSON_Delete(idx);
-		}
-		am_strv_free(ids);
+		if (visible(idx, tenant))
+			cJSON_AddItemToArray(*out, idx);
+		else
+			cJSON_Delete(idx);
 	}
-	am_strv_free(dirs);
+	am_strv_free(ids);
 	return 0;
 fail:
-	am_strv_free(dirs);
+	am_strv_free(ids);
 	cJSON_Delete(*out);
 	*out = NULL;
 	return -1;
@@ -205,7 +186,7 @@ am_grant_find(struct am_ledger *l, const char *tenant, const char *spec, cJSON *
 	if (am_grants_list(l, tenant, &all, err) < 0)
 		return -1;
 	cJSON_ArrayForEach(g, all) {
-		const char *id = s(g, "id");
+		const char *id = am_json_str(g, "id");
 		const char *gu = id && am_starts_with(id, AM_GRANT_URN) ? id + strlen(AM_GRANT_URN) : "";
 
 		if (strncmp(gu, u, ul) == 0) {
@@ -243,7 +224,7 @@ am_grant_check(struct am_ledger *l, const char *tenant, const char *grantee, con
 	}
 	cJSON_ArrayForEach(g, all) {
 		int64_t exp = 0;
-		const char *e = s(g, "expiresAt"), *gp = s(g, "path"), *ge = s(g, "grantee");
+		const char *e = am_json_str(g, "expiresAt"), *gp = am_json_str(g, "path"), *ge = am_json_str(g, "grantee");
 
 		if (!gp || !ge || strcmp(gp, path) != 0 || strcmp(ge, grantee) != 0)
 			continue;
@@ -255,7 +236,7 @@ am_grant_check(struct am_ledger *l, const char *tenant, const char *grantee, con
 			why = "the grant has expired";
 			continue;
 		}
-		if (!s(g, "sha256") || strcmp(s(g, "sha256") + 7, hex) != 0) {
+		if (!am_json_str(g, "sha256") || strcmp(am_json_str(g, "sha256") + 7, hex) != 0) {
 			why = "the binary changed since it was granted (sha256 differs)";
 			continue;
 		}

@@ -338,6 +338,45 @@ decide_model(const struct am_profile *p, const char *res, const char *tenant, in
 		return finish(d, 0, "'%s' is not a loopback or Unix-socket endpoint; profile %s allows no prompt egress",
 			      res, p->name);
 	}
+	/* A user-owned model serves an enterprise-owned profile only if the
+	 * enterprise layer says so: a permitUserOwned set by a lower layer
+	 * counts for nothing. */
+	{
+		const cJSON *owner = at(p->effective, "owner", NULL), *cls = at(p->effective, "modelProviders", "classes"), *c;
+		const cJSON *pu = at(p->effective, "modelProviders", "permitUserOwned");
+		const cJSON *po = cJSON_GetObjectItemCaseSensitive(p->origins, "modelProviders.permitUserOwned");
+		int only_uo = cJSON_GetArraySize(cls) > 0, from_ent;
+
+		cJSON_ArrayForEach(c, cls)
+			only_uo &= cJSON_IsString(c) && strcmp(c->valuestring, "user_owned") == 0;
+		from_ent = cJSON_IsTrue(pu) && cJSON_IsString(po) && am_starts_with(po->valuestring, "enterprise:");
+		if (cJSON_IsString(owner) && strcmp(owner->valuestring, "enterprise") == 0 && only_uo && !from_ent) {
+			add_rule(d, scalar_id(p, "modelProviders.permitUserOwned"));
+			return finish(d, 0, "profile %s is enterprise-owned: a user-owned model needs the enterprise layer's permitUserOwned",
+				      p->name);
+		}
+	}
+	/* Under allow-with-policy the endpoint's host must also pass the
+	 * network lists: an enterprise-denied host is not a model endpoint. */
+	if (cJSON_IsString(eg) && strcmp(eg->valuestring, "allow-with-policy") == 0 && auth) {
+		char hp[300];
+		const char *h = auth + 3;
+		int hl = (int)strcspn(h, "/?#");
+		struct am_decision nd;
+
+		snprintf(hp, sizeof(hp), "%.*s", hl, h);
+		if (!strchr(hp, ':') || hp[0] == '[')
+			snprintf(hp + strlen(hp), sizeof(hp) - strlen(hp), ":%s",
+				 am_starts_with(res, "https:") ? "443" : "80");
+		memset(&nd, 0, sizeof(nd));
+		nd.rules = cJSON_CreateArray();
+		if (match_list(p, "network.deny", at(p->effective, "network", "deny"), host_match, hp, &nd)) {
+			cJSON_Delete(d->rules);
+			d->rules = nd.rules;
+			return finish(d, 0, "endpoint host '%s' is denied by the network rules", hp);
+		}
+		cJSON_Delete(nd.rules);
+	}
 	if (t) {
 		snprintf(path, sizeof(path), "tenants[%s].modelEndpoints", tenant);
 		if (match_list(p, path, cJSON_GetObjectItemCaseSensitive(t, "modelEndpoints"), url_match, res, d))

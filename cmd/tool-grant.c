@@ -1,4 +1,4 @@
-/* tool_grant.c - am tool-grant: grant, revoke and inspect the tools a
+/* tool-grant.c - am tool-grant: grant, revoke and inspect the tools a
  * delegate may execute. */
 #include <getopt.h>
 

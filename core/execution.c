@@ -470,6 +470,8 @@ am_exec_plan_json(const struct am_exec *x)
 	return doc;
 }
 
+static void write_lease(const char *dir, const char *op);
+
 /* ---- commit 1: preflight ---- */
 
 struct pre_ctx {
@@ -695,6 +697,15 @@ am_exec_preflight(struct am_ledger *l, struct am_exec *x, char **existing, struc
 	if (c.denial) {
 		*err = c.denial;
 		return -1;
+	}
+	/* The lease at once, before anything else can fail: an operation that
+	 * is running in the ledger always has one, so a crash from here on is
+	 * found by the next sweep and its slot freed. */
+	{
+		AM_AUTOFREE char *dir = am_exec_dir(x->op);
+
+		if (am_mkdir_p(dir, 0700, NULL) == 0)
+			write_lease(dir, x->op);
 	}
 	return 0;
 }

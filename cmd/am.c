@@ -33,25 +33,6 @@ const struct am_cmd *const am_commands[] = {
 	NULL,
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-/* Under make check-asan only: inside an execution's sandbox, seccomp
- * denies the ptrace LeakSanitizer needs at exit, so an am run there (for
- * progress reports) would fail on the leak check rather than on a leak. */
-const char *__asan_default_options(void);
-const char *__lsan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-	return getenv("AM_PROGRESS_FD") ? "detect_leaks=0" : "";
-}
-
-const char *
-__lsan_default_options(void)
-{
-	return __asan_default_options();
-}
-#endif
-
 /* Built-in commands that live here because they have no state of their own. */
 static const char *const builtin_names[] = { "help", "version", NULL };
 

@@ -88,10 +88,21 @@ show_operation(struct am_ctx *ctx, struct am_ledger *l, const char *id)
 		cJSON_ArrayForEach(e, events) {
 			const char *from = am_json_text(e, "fromState");
 
-			printf("  %3d %s  %-8s  %s%s%s\n",
+			const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "details"), *v;
+
+			printf("  %3d %s  %-8s  %s%s%s",
 			       (int)cJSON_GetObjectItemCaseSensitive(e, "sequence")->valuedouble,
 			       am_json_text(e, "at"), am_json_text(e, "eventType"), from, *from ? " -> " : "",
 			       am_json_text(e, "toState"));
+			/* Why it moved, in a word or two: the scalar details. */
+			cJSON_ArrayForEach(v, d) {
+				if (cJSON_IsString(v) && strlen(v->valuestring) <= 80 &&
+				    !am_starts_with(v->valuestring, "sha256:"))
+					printf("  %s=%s", v->string, v->valuestring);
+				else if (cJSON_IsNumber(v))
+					printf("  %s=%.0f", v->string, v->valuedouble);
+			}
+			putchar('\n');
 		}
 	}
 	goto out;

@@ -117,16 +117,17 @@ apply_txn(struct am_txn *t, void *arg, struct am_error **err)
 	return am_op_transition(t, c->op, "completed", NULL, details, err);
 }
 
-/* The tenant a read-only command looks under: --tenant, else the tenant
- * of $AM_DELEGATION (verified), else none. */
+/* The tenant a command looks under: --tenant, else the tenant of the
+ * delegation (--delegation, else $AM_DELEGATION; verified), else none. */
 static int
-context_tenant(struct am_ledger *l, const char *opt, char **tenant, struct am_error **err)
+context_tenant(struct am_ledger *l, const char *opt, const char *deleg, char **tenant,
+	       struct am_error **err)
 {
 	char *token = NULL;
 	struct am_authz a;
 
 	*tenant = opt ? am_xstrdup(opt) : NULL;
-	if (opt || am_token_arg(NULL, &token, err) < 0 || token == NULL)
+	if (opt || am_token_arg(deleg, &token, err) < 0 || token == NULL)
 		return *err ? -1 : 0;
 	if (am_authorize_holder(l, token, &a, err) < 0) {
 		free(token);
@@ -370,7 +371,7 @@ grant_revoke(struct am_ctx *ctx, int argc, char **argv)
 		return am_usage_error(ctx, "expected one GRANT_ID");
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		return rc;
-	if (context_tenant(l, topt ? topt : NULL, &tenant, &err) < 0 ||
+	if (context_tenant(l, topt, ao.delegation, &tenant, &err) < 0 ||
 	    am_grant_find(l, tenant, argv[optind], &c.idx, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
@@ -445,7 +446,7 @@ grant_list(struct am_ctx *ctx, int argc, char **argv)
 		cJSON_Delete(out);
 		return rc;
 	}
-	if (context_tenant(l, topt, &tenant, &err) < 0 || am_grants_list(l, tenant, &all, &err) < 0) {
+	if (context_tenant(l, topt, NULL, &tenant, &err) < 0 || am_grants_list(l, tenant, &all, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
 	}
@@ -502,7 +503,7 @@ grant_show(struct am_ctx *ctx, int argc, char **argv)
 		return am_usage_error(ctx, "expected one GRANT_ID");
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		return rc;
-	if (context_tenant(l, topt, &tenant, &err) < 0 ||
+	if (context_tenant(l, topt, NULL, &tenant, &err) < 0 ||
 	    am_grant_find(l, tenant, argv[optind], &idx, &err) < 0 ||
 	    am_ledger_artifact(l, am_json_text(idx, "record"), &rec, &err) < 0) {
 		rc = am_report(ctx, err);
@@ -548,7 +549,7 @@ grant_check(struct am_ctx *ctx, int argc, char **argv)
 		return am_usage_error(ctx, "expected TOOL --to DELEGATE");
 	if ((rc = am_open_ledger(ctx, &l)) != 0)
 		return rc;
-	if (context_tenant(l, topt, &tenant, &err) < 0 ||
+	if (context_tenant(l, topt, NULL, &tenant, &err) < 0 ||
 	    am_tool_resolve(argv[optind], NULL, NULL, &path, &err) < 0 ||
 	    am_grant_check(l, tenant, to, path, &g, &err) < 0) {
 		rc = am_report(ctx, err);

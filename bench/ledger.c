@@ -232,7 +232,7 @@ time_both(const char *root, const char *repo, long runs)
 	return 0;
 }
 
-static void
+static _Noreturn void
 usage(void)
 {
 	fputs("usage: ledger fill ROOT N [BATCH] | one ROOT | time ROOT REPO RUNS\n", stderr);

@@ -1605,31 +1605,16 @@ am_exec_cancel(struct am_ledger *l, const char *op_id, int grace, struct am_erro
 	return am_error_set(err, AM_ECONFLICT, "operation %s did not end within the grace period", op_id);
 }
 
-struct progress_ctx {
-	const char *op;
-	int percent;
-	const char *message;
-};
-
-static int
-progress_txn(struct am_txn *t, void *arg, struct am_error **err)
-{
-	struct progress_ctx *c = arg;
-	cJSON *d = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(d, "source", "agent");
-	if (c->percent >= 0)
-		cJSON_AddNumberToObject(d, "percent", c->percent);
-	if (c->message)
-		cJSON_AddStringToObject(d, "message", c->message);
-	return am_op_event(t, c->op, "progress", d, err);
-}
-
 int
 am_exec_progress(struct am_ledger *l, const char *op_id, int percent, const char *message,
 		 struct am_error **err)
 {
-	struct progress_ctx c = { op_id, percent, message };
+	cJSON *d = cJSON_CreateObject();
 
-	return am_ledger_transact(l, progress_txn, &c, NULL, err);
+	cJSON_AddStringToObject(d, "source", "agent");
+	if (percent >= 0)
+		cJSON_AddNumberToObject(d, "percent", percent);
+	if (message)
+		cJSON_AddStringToObject(d, "message", message);
+	return record_event(l, op_id, NULL, "progress", d, err);
 }

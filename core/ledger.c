@@ -119,8 +119,14 @@ am_ledger_hwm_set(struct am_ledger *l, const char *commit)
 	snprintf(line, sizeof(line), "%s\n", commit);
 	/* Best effort: the mark only sharpens verify; failing to write it must
 	 * not fail the commit that already landed. */
-	if (am_mkdir_p(dir, 0700, &e) == 0)
-		am_write_file_atomic(l->hwm_path, line, 41, 0600, 0, &e);
+	/* The directory exists after the first commit: create it only then,
+	 * not on every commit (this runs once per ledger write). */
+	if (am_write_file_atomic(l->hwm_path, line, 41, 0600, 0, &e) < 0) {
+		am_error_free(e);
+		e = NULL;
+		if (am_mkdir_p(dir, 0700, &e) == 0)
+			am_write_file_atomic(l->hwm_path, line, 41, 0600, 0, &e);
+	}
 	am_error_free(e);
 }
 

@@ -251,64 +251,53 @@ out:
 static int
 check_operations(struct am_ledger *l, struct am_verify_report *rep, struct am_error **err)
 {
-	char **dirs = NULL;
-	size_t nd, i;
+	char **ids = NULL;
+	size_t n_ids, j;
 	int rc = 0;
 
-	if (am_ledger_list(l, "ops", &dirs, &nd, err) < 0)
+	if (am_ledger_list_fanout(l, "ops", &ids, &n_ids, err) < 0)
 		return -1;
-	for (i = 0; i < nd && rc == 0; i++) {
-		AM_AUTOFREE char *dir = am_xasprintf("ops/%s", dirs[i]);
-		char **ops = NULL;
-		size_t no, j;
+	for (j = 0; j < n_ids && rc == 0; j++) {
+		AM_AUTOFREE char *opid = am_xasprintf("%s%s", AM_OP_URN, ids[j]);
+		cJSON *idx = NULL, *events, *e, **docs;
+		const cJSON *state;
+		size_t n = 0, k;
 
-		if (am_ledger_list(l, dir, &ops, &no, err) < 0) {
+		if (am_op_index(l, opid, &idx, err) < 0) {
 			rc = -1;
 			break;
 		}
-		for (j = 0; j < no && rc == 0; j++) {
-			AM_AUTOFREE char *opid = am_xasprintf("%s%s", AM_OP_URN, ops[j]);
-			cJSON *idx = NULL, *events, *e, **docs;
-			const cJSON *state;
-			size_t n = 0, k;
-
-			if (am_op_index(l, opid, &idx, err) < 0) {
+		events = cJSON_GetObjectItemCaseSensitive(idx, "events");
+		docs = am_xcalloc((size_t)cJSON_GetArraySize(events) + 1, sizeof(*docs));
+		cJSON_ArrayForEach(e, events) {
+			if (!cJSON_IsString(e) ||
+			    am_ledger_artifact(l, e->valuestring, &docs[n], err) < 0) {
+				am_error_prefix(err, "operation %s", opid);
 				rc = -1;
 				break;
 			}
-			events = cJSON_GetObjectItemCaseSensitive(idx, "events");
-			docs = am_xcalloc((size_t)cJSON_GetArraySize(events) + 1, sizeof(*docs));
-			cJSON_ArrayForEach(e, events) {
-				if (!cJSON_IsString(e) ||
-				    am_ledger_artifact(l, e->valuestring, &docs[n], err) < 0) {
-					am_error_prefix(err, "operation %s", opid);
-					rc = -1;
-					break;
-				}
-				n++;
-			}
-			if (rc == 0)
-				rc = am_op_check_events(opid, docs, n, err);
-			state = cJSON_GetObjectItemCaseSensitive(idx, "state");
-			if (rc == 0 && n > 0) {
-				const cJSON *last = cJSON_GetObjectItemCaseSensitive(docs[n - 1], "toState");
-
-				if (!cJSON_IsString(state) || !cJSON_IsString(last) ||
-				    strcmp(state->valuestring, last->valuestring) != 0)
-					rc = am_error_set(err, AM_EINTEGRITY,
-							  "operation %s: index state disagrees with its events",
-							  opid);
-			}
-			for (k = 0; k < n; k++)
-				cJSON_Delete(docs[k]);
-			free(docs);
-			cJSON_Delete(idx);
-			rep->operations++;
-			rep->events += n;
+			n++;
 		}
-		am_strv_free(ops);
+		if (rc == 0)
+			rc = am_op_check_events(opid, docs, n, err);
+		state = cJSON_GetObjectItemCaseSensitive(idx, "state");
+		if (rc == 0 && n > 0) {
+			const cJSON *last = cJSON_GetObjectItemCaseSensitive(docs[n - 1], "toState");
+
+			if (!cJSON_IsString(state) || !cJSON_IsString(last) ||
+			    strcmp(state->valuestring, last->valuestring) != 0)
+				rc = am_error_set(err, AM_EINTEGRITY,
+						  "operation %s: index state disagrees with its events",
+						  opid);
+		}
+		for (k = 0; k < n; k++)
+			cJSON_Delete(docs[k]);
+		free(docs);
+		cJSON_Delete(idx);
+		rep->operations++;
+		rep->events += n;
 	}
-	am_strv_free(dirs);
+	am_strv_free(ids);
 	return rc;
 }
 
@@ -319,50 +308,39 @@ static int
 check_delegations(struct am_ledger *l, struct am_verify_report *rep, const cJSON *principals,
 		  struct am_error **err)
 {
-	char **dirs = NULL;
-	size_t nd, i;
+	char **ids = NULL;
+	size_t n_ids, j;
 	int rc = 0;
 
-	if (am_ledger_list(l, "delegations", &dirs, &nd, err) < 0)
+	if (am_ledger_list_fanout(l, "delegations", &ids, &n_ids, err) < 0)
 		return -1;
-	for (i = 0; i < nd && rc == 0; i++) {
-		AM_AUTOFREE char *dir = am_xasprintf("delegations/%s", dirs[i]);
-		char **ids = NULL;
-		size_t n, j;
+	for (j = 0; j < n_ids && rc == 0; j++) {
+		cJSON *idx = NULL, *doc = NULL;
+		const cJSON *art, *signer;
 
-		if (am_ledger_list(l, dir, &ids, &n, err) < 0) {
+		if (am_delegation_index(l, ids[j], &idx, err) < 0) {
 			rc = -1;
 			break;
 		}
-		for (j = 0; j < n && rc == 0; j++) {
-			cJSON *idx = NULL, *doc = NULL;
-			const cJSON *art, *signer;
-
-			if (am_delegation_index(l, ids[j], &idx, err) < 0) {
-				rc = -1;
-				break;
-			}
-			art = cJSON_GetObjectItemCaseSensitive(idx, "artifact");
-			if (!cJSON_IsString(art) || am_ledger_artifact(l, art->valuestring, &doc, err) < 0) {
-				am_error_set(err, AM_EINTEGRITY, "delegation %s: record missing", ids[j]);
-				rc = -1;
-			} else if (am_delegation_check_record(doc, err) < 0) {
-				rc = -1;
-			} else {
-				signer = cJSON_GetObjectItemCaseSensitive(doc, "signerKey");
-				if (!cJSON_IsString(signer) ||
-				    !cJSON_HasObjectItem(principals, signer->valuestring))
-					rc = am_error_set(err, AM_EINTEGRITY,
-							  "delegation %s: signed by %s, never a principal of this workspace",
-							  ids[j], cJSON_IsString(signer) ? signer->valuestring : "?");
-			}
-			cJSON_Delete(doc);
-			cJSON_Delete(idx);
-			rep->delegations++;
+		art = cJSON_GetObjectItemCaseSensitive(idx, "artifact");
+		if (!cJSON_IsString(art) || am_ledger_artifact(l, art->valuestring, &doc, err) < 0) {
+			am_error_set(err, AM_EINTEGRITY, "delegation %s: record missing", ids[j]);
+			rc = -1;
+		} else if (am_delegation_check_record(doc, err) < 0) {
+			rc = -1;
+		} else {
+			signer = cJSON_GetObjectItemCaseSensitive(doc, "signerKey");
+			if (!cJSON_IsString(signer) ||
+			    !cJSON_HasObjectItem(principals, signer->valuestring))
+				rc = am_error_set(err, AM_EINTEGRITY,
+						  "delegation %s: signed by %s, never a principal of this workspace",
+						  ids[j], cJSON_IsString(signer) ? signer->valuestring : "?");
 		}
-		am_strv_free(ids);
+		cJSON_Delete(doc);
+		cJSON_Delete(idx);
+		rep->delegations++;
 	}
-	am_strv_free(dirs);
+	am_strv_free(ids);
 	return rc;
 }
 

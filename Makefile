@@ -19,8 +19,12 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-m
            -D_GNU_SOURCE -DAM_VERSION='"$(VERSION)"' \
            -DAM_DATADIR='"$(DATADIR)"' -Icore
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-override CFLAGS += $(PKG_CFLAGS)
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
+# libarchive is dlopen()ed by core/bundle.c when a bundle is written or
+# read (it brings 17 shared libraries every other command would load): its
+# headers at build time, its soname at run time.
+LIBARCHIVE_SONAME := $(shell objdump -p "$$(pkg-config --variable=libdir libarchive 2>/dev/null)/libarchive.so" 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+override CFLAGS += $(PKG_CFLAGS) -DAM_LIBARCHIVE='"$(or $(LIBARCHIVE_SONAME),libarchive.so.13)"'
 override LDLIBS += $(PKG_LIBS) -lpthread
 
 CORE_SRC = $(sort $(wildcard core/*.c))

@@ -71,7 +71,7 @@ have=1 # am init records one operation
 	echo "with one file per commit.  Median of $runs runs each, interleaved."
 	echo "am history built in-process, $batch operations per signed commit: the"
 	echo "same tip tree (artifacts, ops index) as one commit per operation, fewer"
-	echo "commits; objects loose, as am leaves them."
+	echo "commits; objects packed as am leaves them (a pack per commit, merged)."
 	echo "$(uname -sr), $(nproc) cpus, $(git --version)"
 	echo
 	printf '%8s  %10s  %10s  %7s\n' ops "am us/op" "git us/op" am/git

@@ -2,6 +2,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -362,12 +363,77 @@ report_cb(void *arg, const struct am_redact_finding *f)
 	b->nrep++;
 }
 
+/* libarchive is loaded when a bundle is written or read, not linked: it
+ * brings 17 more shared libraries (libxml2, ICU, libstdc++, ...) whose
+ * loading cost every other am command about 5 ms of start-up.  Each
+ * pointer has the exact type of its <archive.h> declaration. */
+#define LA_FUNCS(X) \
+	X(archive_clear_error) \
+	X(archive_entry_filetype) \
+	X(archive_entry_free) \
+	X(archive_entry_hardlink) \
+	X(archive_entry_new) \
+	X(archive_entry_pathname) \
+	X(archive_entry_set_filetype) \
+	X(archive_entry_set_mtime) \
+	X(archive_entry_set_pathname) \
+	X(archive_entry_set_perm) \
+	X(archive_entry_set_size) \
+	X(archive_entry_symlink) \
+	X(archive_error_string) \
+	X(archive_read_data_block) \
+	X(archive_read_free) \
+	X(archive_read_new) \
+	X(archive_read_next_header) \
+	X(archive_read_open) \
+	X(archive_read_support_filter_zstd) \
+	X(archive_read_support_format_tar) \
+	X(archive_set_error) \
+	X(archive_version_number) \
+	X(archive_write_add_filter_zstd) \
+	X(archive_write_close) \
+	X(archive_write_data) \
+	X(archive_write_finish_entry) \
+	X(archive_write_free) \
+	X(archive_write_header) \
+	X(archive_write_new) \
+	X(archive_write_open) \
+	X(archive_write_set_bytes_in_last_block) \
+	X(archive_write_set_filter_option) \
+	X(archive_write_set_format_pax_restricted)
+static struct {
+#define LA_FIELD(f) __typeof__(&f) f;
+	LA_FUNCS(LA_FIELD)
+#undef LA_FIELD
+} la;
+
+/* Load libarchive (once; before any thread uses it). */
+static int
+la_load(struct am_error **err)
+{
+	static int loaded;
+	void *h;
+
+	if (loaded)
+		return 0;
+	h = dlopen(AM_LIBARCHIVE, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		return am_error_set(err, AM_EFAIL, "cannot load libarchive: %s", dlerror());
+#define LA_SYM(f)                                                                          \
+	if ((*(void **)&la.f = dlsym(h, #f)) == NULL)                                      \
+		return am_error_set(err, AM_EFAIL, "cannot load libarchive: %s", dlerror());
+	LA_FUNCS(LA_SYM)
+#undef LA_SYM
+	loaded = 1;
+	return 0;
+}
+
 /* Set *err from libarchive's last error on a; returns -1. */
 static int
-archive_fail(struct am_error **err, struct archive *a, const char *what)
+ar_fail(struct am_error **err, struct archive *a, const char *what)
 {
 	/* Copy the message at once: libarchive reuses its buffer. */
-	const char *m = archive_error_string(a);
+	const char *m = la.archive_error_string(a);
 
 	return am_error_set(err, AM_EFAIL, "%s: %s", what, m ? m : "libarchive error");
 }
@@ -416,10 +482,10 @@ entry_feed(struct bw *b, const void *p, size_t n)
 static int
 write_data(struct bw *b, const void *p, size_t n)
 {
-	la_ssize_t w = archive_write_data(b->a, p, n);
+	la_ssize_t w = la.archive_write_data(b->a, p, n);
 
 	if (w < 0 || (size_t)w != n)
-		return archive_fail(b->err, b->a, "cannot write the bundle");
+		return ar_fail(b->err, b->a, "cannot write the bundle");
 	return 0;
 }
 
@@ -434,16 +500,16 @@ entry_end(struct bw *b)
 	if (am_redact_end(b->r, b->err) < 0 || b->sp.err)
 		return b->sp.err ? spool_failed(b) : -1;
 	size = b->sp.len + b->sp.flen;
-	e = archive_entry_new();
-	archive_entry_set_pathname(e, b->cur);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_size(e, (la_int64_t)size);
-	archive_entry_set_mtime(e, (time_t)b->now, 0);
-	rc = archive_write_header(b->a, e);
-	archive_entry_free(e);
+	e = la.archive_entry_new();
+	la.archive_entry_set_pathname(e, b->cur);
+	la.archive_entry_set_filetype(e, AE_IFREG);
+	la.archive_entry_set_perm(e, 0644);
+	la.archive_entry_set_size(e, (la_int64_t)size);
+	la.archive_entry_set_mtime(e, (time_t)b->now, 0);
+	rc = la.archive_write_header(b->a, e);
+	la.archive_entry_free(e);
 	if (rc < ARCHIVE_WARN)
-		return archive_fail(b->err, b->a, "cannot write the bundle");
+		return ar_fail(b->err, b->a, "cannot write the bundle");
 	if (b->sp.len && write_data(b, b->sp.mem, b->sp.len) < 0)
 		return -1;
 	if (b->sp.flen) {
@@ -464,8 +530,8 @@ entry_end(struct bw *b)
 			left -= (uint64_t)n;
 		}
 	}
-	if (archive_write_finish_entry(b->a) < ARCHIVE_WARN)
-		return archive_fail(b->err, b->a, "cannot write the bundle");
+	if (la.archive_write_finish_entry(b->a) < ARCHIVE_WARN)
+		return ar_fail(b->err, b->a, "cannot write the bundle");
 	{
 		cJSON *f = cJSON_CreateObject();
 
@@ -1004,8 +1070,8 @@ machine_facts(struct bw *b)
 	snprintf(buf, sizeof(buf), "%d.%d.%d", maj, min, rev);
 	cJSON_AddStringToObject(v, "libgit2", buf);
 	cJSON_AddStringToObject(v, "libsodium", sodium_version_string());
-	snprintf(buf, sizeof(buf), "%d.%d.%d", archive_version_number() / 1000000,
-		 archive_version_number() / 1000 % 1000, archive_version_number() % 1000);
+	snprintf(buf, sizeof(buf), "%d.%d.%d", la.archive_version_number() / 1000000,
+		 la.archive_version_number() / 1000 % 1000, la.archive_version_number() % 1000);
 	cJSON_AddStringToObject(v, "libarchive", buf);
 	cJSON_AddStringToObject(v, "libzstd", ZSTD_versionString());
 	cJSON_AddStringToObject(v, "cjson", cJSON_Version());
@@ -1296,7 +1362,7 @@ rd_read(struct archive *a, void *arg, const void **out)
 	ssize_t n = rd_read_follow(r);
 
 	if (n < 0) {
-		archive_set_error(a, errno, "%s", r->canceled ? "interrupted" : strerror(errno));
+		la.archive_set_error(a, errno, "%s", r->canceled ? "interrupted" : strerror(errno));
 		return -1;
 	}
 	if (r->f) {
@@ -1309,7 +1375,7 @@ rd_read(struct archive *a, void *arg, const void **out)
 	r->size += (uint64_t)n;
 	if (r->progress && r->progress(r->parg, "verify", r->size, r->total) != 0) {
 		r->canceled = 1;
-		archive_set_error(a, EINTR, "interrupted");
+		la.archive_set_error(a, EINTR, "interrupted");
 		return -1;
 	}
 	*out = r->buf;
@@ -1354,9 +1420,9 @@ struct readback {
 static const char *
 entry_type(struct archive_entry *e)
 {
-	if (archive_entry_hardlink(e) || archive_entry_symlink(e))
+	if (la.archive_entry_hardlink(e) || la.archive_entry_symlink(e))
 		return "link";
-	switch (archive_entry_filetype(e)) {
+	switch (la.archive_entry_filetype(e)) {
 	case AE_IFREG: return "file";
 	case AE_IFDIR: return "directory";
 	default: return "other";
@@ -1372,7 +1438,7 @@ read_back(int fd, struct follow *f, am_bundle_progress_fn prog, void *parg,
 {
 	struct rd r = { .fd = fd, .progress = prog, .parg = parg, .f = f };
 	struct am_redact *scan = am_redact_new();
-	struct archive *a = archive_read_new();
+	struct archive *a = la.archive_read_new();
 	struct archive_entry *e;
 	struct stat st;
 	unsigned char hash[crypto_hash_sha256_BYTES];
@@ -1390,15 +1456,15 @@ read_back(int fd, struct follow *f, am_bundle_progress_fn prog, void *parg,
 		rc = am_error_set(err, AM_EFAIL, "cannot read the bundle: %s", strerror(errno));
 		goto out;
 	}
-	if (archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-	    archive_read_support_format_tar(a) != ARCHIVE_OK ||
-	    archive_read_open(a, &r, NULL, rd_read, NULL) != ARCHIVE_OK) {
+	if (la.archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+	    la.archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    la.archive_read_open(a, &r, NULL, rd_read, NULL) != ARCHIVE_OK) {
 		rc = am_error_set(err, AM_EINTEGRITY, "not a tar+zstd bundle: %s",
-				  archive_error_string(a) ? archive_error_string(a) : "unreadable");
+				  la.archive_error_string(a) ? la.archive_error_string(a) : "unreadable");
 		goto out;
 	}
-	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
-		const char *path = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+	while ((ar = la.archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
+		const char *path = la.archive_entry_pathname(e) ? la.archive_entry_pathname(e) : "";
 		const char *type = entry_type(e);
 		cJSON *ent = cJSON_CreateObject();
 		int is_manifest = strcmp(path, "manifest.json") == 0 && out->manifest == NULL &&
@@ -1416,7 +1482,7 @@ read_back(int fd, struct follow *f, am_bundle_progress_fn prog, void *parg,
 			rc = -1;
 			goto out;
 		}
-		while ((ar = archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK) {
+		while ((ar = la.archive_read_data_block(a, &blk, &len, &off)) == ARCHIVE_OK) {
 			if (am_redact_feed(scan, blk, len, err) < 0) {
 				am_buf_free(&mb);
 				rc = -1;
@@ -1446,14 +1512,14 @@ read_back(int fd, struct follow *f, am_bundle_progress_fn prog, void *parg,
 			rc = am_error_set(err, r.canceled ? AM_EFAIL : AM_EINTEGRITY,
 					  "cannot read entry '%s' of the bundle: %s", path,
 					  r.canceled ? "interrupted"
-					  : archive_error_string(a) ? archive_error_string(a) : "read error");
+					  : la.archive_error_string(a) ? la.archive_error_string(a) : "read error");
 			goto out;
 		}
 	}
 	if (ar != ARCHIVE_EOF) {
 		rc = am_error_set(err, r.canceled ? AM_EFAIL : AM_EINTEGRITY, "cannot read the bundle: %s",
 				  r.canceled ? "interrupted"
-				  : archive_error_string(a) ? archive_error_string(a) : "read error");
+				  : la.archive_error_string(a) ? la.archive_error_string(a) : "read error");
 		goto out;
 	}
 	/* The digest covers the whole file, including anything after the end
@@ -1476,7 +1542,7 @@ read_back(int fd, struct follow *f, am_bundle_progress_fn prog, void *parg,
 	snprintf(out->digest, sizeof(out->digest), "sha256:%s", hex);
 	out->size = r.size;
 out:
-	archive_read_free(a);
+	la.archive_read_free(a);
 	am_redact_free(scan);
 	free(r.buf);
 	return rc;
@@ -1535,7 +1601,7 @@ sink_write(struct archive *a, void *arg, const void *buf, size_t n)
 	struct sink *k = arg;
 
 	if (am_write_all(k->fd, buf, n) < 0) {
-		archive_set_error(a, errno, "%s", strerror(errno));
+		la.archive_set_error(a, errno, "%s", strerror(errno));
 		return -1;
 	}
 	pthread_mutex_lock(&k->f->mu);
@@ -1625,6 +1691,8 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
+	if (la_load(err) < 0)
+		return -1;
 	b.l = l;
 	b.o = o;
 	b.err = err;
@@ -1647,25 +1715,25 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 		am_error_set(err, AM_EFAIL, "cannot read '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
-	b.a = archive_write_new();
+	b.a = la.archive_write_new();
 	snprintf(threads, sizeof(threads), "%d",
 		 o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
 	/* pax restricted: plain ustar unless a path needs more.  zstd level 3,
 	 * as zstd(1) uses, on worker threads, so that compression overlaps
 	 * with the redaction of what comes next. */
-	if (archive_write_set_format_pax_restricted(b.a) != ARCHIVE_OK ||
-	    archive_write_add_filter_zstd(b.a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(b.a, "zstd", "compression-level", "3") != ARCHIVE_OK) {
-		archive_fail(err, b.a, "cannot set up the bundle archive");
+	if (la.archive_write_set_format_pax_restricted(b.a) != ARCHIVE_OK ||
+	    la.archive_write_add_filter_zstd(b.a) != ARCHIVE_OK ||
+	    la.archive_write_set_filter_option(b.a, "zstd", "compression-level", "3") != ARCHIVE_OK) {
+		ar_fail(err, b.a, "cannot set up the bundle archive");
 		goto out;
 	}
-	if (archive_write_set_filter_option(b.a, "zstd", "threads", threads) != ARCHIVE_OK) {
+	if (la.archive_write_set_filter_option(b.a, "zstd", "threads", threads) != ARCHIVE_OK) {
 		/* A libarchive without the option: one thread still works. */
-		archive_clear_error(b.a);
+		la.archive_clear_error(b.a);
 	}
-	if (archive_write_set_bytes_in_last_block(b.a, 1) != ARCHIVE_OK ||
-	    archive_write_open(b.a, &sink, NULL, sink_write, NULL) != ARCHIVE_OK) {
-		archive_fail(err, b.a, "cannot open the bundle archive");
+	if (la.archive_write_set_bytes_in_last_block(b.a, 1) != ARCHIVE_OK ||
+	    la.archive_write_open(b.a, &sink, NULL, sink_write, NULL) != ARCHIVE_OK) {
+		ar_fail(err, b.a, "cannot open the bundle archive");
 		goto out;
 	}
 	if (pthread_create(&th, NULL, rescan_main, &rs) != 0) {
@@ -1691,8 +1759,8 @@ am_bundle_write(struct am_ledger *l, const struct am_bundle_opts *o, int fd, con
 	man = manifest(&b);
 	if (entry_json_doc(&b, "manifest.json", man) < 0)
 		goto out;
-	if (archive_write_close(b.a) != ARCHIVE_OK) {
-		archive_fail(err, b.a, "cannot finish the bundle");
+	if (la.archive_write_close(b.a) != ARCHIVE_OK) {
+		ar_fail(err, b.a, "cannot finish the bundle");
 		goto out;
 	}
 	res->secrets = am_redact_secrets(b.r);
@@ -1747,7 +1815,7 @@ out:
 	am_error_free(rs.err);
 	readback_free(&rs.rb);
 	if (b.a)
-		archive_write_free(b.a);
+		la.archive_write_free(b.a);
 	cJSON_Delete(man);
 	cJSON_Delete(b.files);
 	cJSON_Delete(b.dropped);
@@ -2128,6 +2196,8 @@ am_bundle_verify(struct am_ledger *l, const char *path, struct am_bundle_check *
 	int fd, readable;
 
 	memset(c, 0, sizeof(*c));
+	if (la_load(err) < 0)
+		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return am_error_set(err, errno == ENOENT ? AM_ENOTFOUND : AM_EFAIL,

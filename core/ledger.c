@@ -10,11 +10,13 @@
 
 #include "canon.h"
 #include "ledger.h"
+#include "objstore.h"
 #include "sshsig.h"
 #include "util.h"
 
 struct am_ledger {
 	git_repository *repo;
+	struct am_objstore *store; /* owned by repo */
 	char *root;
 	char *gitdir;
 	char *workspace_id;
@@ -193,6 +195,27 @@ tip(git_repository *repo, git_oid *oid, git_commit **commit, git_tree **tree,
 	return 0;
 }
 
+/* The ledger is a local bare repository: am never fetches or pushes, so
+ * libgit2 never opens a TLS connection in an am process.  Debian builds
+ * libgit2 with mbedTLS, and its git_libgit2_init() parses the whole system
+ * CA bundle (~140 certificates, 8 ms measured) into a chain only TLS would
+ * use: a third of a short command's run time.  Defining the one parse
+ * function libgit2 calls for that here makes the dynamic linker bind
+ * libgit2's call to this definition (an executable's symbols come first in
+ * the lookup order, and ld exports them when a linked shared library
+ * refers to them), so the chain stays empty; were a TLS connection ever
+ * attempted it would fail certificate verification, closed.  With a
+ * libgit2 built against another TLS library this is simply unused. */
+struct mbedtls_x509_crt;
+int mbedtls_x509_crt_parse_file(struct mbedtls_x509_crt *chain, const char *path);
+int
+mbedtls_x509_crt_parse_file(struct mbedtls_x509_crt *chain, const char *path)
+{
+	(void)chain;
+	(void)path;
+	return 0;
+}
+
 /* Process-wide libgit2 settings for the ledger.  Strict object creation
  * makes libgit2 look up every object a new tree or commit names; am has
  * just written those objects itself in the same transaction, so the
@@ -220,6 +243,10 @@ am_ledger_open(const char *root, struct am_ledger **out, struct am_error **err)
 	l->gitdir = am_xasprintf("%s/.am/ledger.git", root);
 	if (git_repository_open_bare(&l->repo, l->gitdir) != 0) {
 		git_fail(err, AM_EINTEGRITY, "cannot open ledger");
+		am_ledger_free(l);
+		return -1;
+	}
+	if (am_objstore_attach(l->repo, &l->store, err) < 0) {
 		am_ledger_free(l);
 		return -1;
 	}
@@ -625,8 +652,8 @@ backoff(int attempt)
 }
 
 static int
-transact(struct am_ledger *l, git_repository *repo, const char *gitdir, am_txn_fn fn,
-	 void *arg, int create, char commit_out[41], struct am_error **err)
+transact(struct am_ledger *l, git_repository *repo, struct am_objstore *store, const char *gitdir,
+	 am_txn_fn fn, void *arg, int create, char commit_out[41], struct am_error **err)
 {
 	struct am_txn t = { 0 };
 	struct am_key *key = NULL;
@@ -645,6 +672,7 @@ transact(struct am_ledger *l, git_repository *repo, const char *gitdir, am_txn_f
 		git_reference *ref = NULL;
 		int lockfd, grc;
 
+		am_objstore_discard(store);
 		t.l = l;
 		t.time = am_now();
 		if (!create) {
@@ -660,7 +688,9 @@ transact(struct am_ledger *l, git_repository *repo, const char *gitdir, am_txn_f
 				commit_out[0] = '\0';
 			goto out;
 		}
-		if (make_commit(l, repo, key, &t, create ? NULL : &old, &new_oid, err) < 0)
+		/* Objects first, as one pack; the ref moves only after. */
+		if (make_commit(l, repo, key, &t, create ? NULL : &old, &new_oid, err) < 0 ||
+		    am_objstore_flush(store, repo, gitdir, err) < 0)
 			goto out;
 		lockfd = ref_lock(gitdir, err);
 		if (lockfd < 0)
@@ -686,6 +716,9 @@ transact(struct am_ledger *l, git_repository *repo, const char *gitdir, am_txn_f
 				git_oid_tostr(hex, sizeof(hex), &new_oid);
 				am_ledger_hwm_set(l, hex);
 			}
+			/* Keeping the packs few is housekeeping: the commit
+			 * stands whether or not it succeeds. */
+			am_objstore_merge(repo, gitdir, NULL);
 			rc = 0;
 			goto out;
 		}
@@ -704,6 +737,7 @@ transact(struct am_ledger *l, git_repository *repo, const char *gitdir, am_txn_f
 		backoff(attempt);
 	}
 out:
+	am_objstore_discard(store);
 	txn_clear(&t);
 	if (l == NULL)
 		am_key_free(key);
@@ -714,7 +748,7 @@ int
 am_ledger_transact(struct am_ledger *l, am_txn_fn fn, void *arg, char commit_out[41],
 		   struct am_error **err)
 {
-	return transact(l, l->repo, l->gitdir, fn, arg, 0, commit_out, err);
+	return transact(l, l->repo, l->store, l->gitdir, fn, arg, 0, commit_out, err);
 }
 
 int
@@ -723,6 +757,7 @@ am_ledger_create(const char *gitdir, am_txn_fn fn, void *arg, char commit_out[41
 {
 	git_repository *repo = NULL;
 	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+	struct am_objstore *store;
 	int rc;
 
 	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
@@ -730,7 +765,11 @@ am_ledger_create(const char *gitdir, am_txn_fn fn, void *arg, char commit_out[41
 	opts.description = "am ledger: see am-ledger(5)\n";
 	if (git_repository_init_ext(&repo, gitdir, &opts) != 0)
 		return git_fail(err, AM_EFAIL, "cannot create ledger");
-	rc = transact(NULL, repo, gitdir, fn, arg, 1, commit_out, err);
+	if (am_objstore_attach(repo, &store, err) < 0) {
+		git_repository_free(repo);
+		return -1;
+	}
+	rc = transact(NULL, repo, store, gitdir, fn, arg, 1, commit_out, err);
 	git_repository_free(repo);
 	return rc;
 }

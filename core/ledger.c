@@ -36,6 +36,8 @@ struct am_txn {
 	git_tree *base; /* NULL before the first commit */
 	struct staged *v;
 	size_t n, cap;
+	size_t *slot; /* open-addressing index of v by path: i + 1, 0 empty */
+	size_t nslot; /* a power of two, more than twice n */
 	char *subject;
 	struct am_buf trailers;
 	char *author_name, *author_email;
@@ -327,15 +329,54 @@ am_machine_id(const struct am_key *k, char out[17])
 struct am_ledger *am_txn_ledger(struct am_txn *t) { return t->l; }
 int64_t am_txn_time(const struct am_txn *t) { return t->time; }
 
-static struct staged *
-staged_find(struct am_txn *t, const char *path)
+static size_t
+path_hash(const char *path)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *path; path++)
+		h = (h ^ (unsigned char)*path) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The slot that holds path, or the empty slot where it would go. */
+static size_t *
+staged_slot(struct am_txn *t, const char *path)
+{
+	size_t mask = t->nslot - 1, i = path_hash(path) & mask;
+
+	while (t->slot[i] && strcmp(t->v[t->slot[i] - 1].path, path) != 0)
+		i = (i + 1) & mask;
+	return &t->slot[i];
+}
+
+/* Rebuild the index for the staged entries, with room for one more: a
+ * bulk transaction of thousands of files stays linear. */
+static void
+staged_reindex(struct am_txn *t)
 {
 	size_t i;
 
+	if (t->nslot <= 2 * (t->n + 1)) {
+		while (t->nslot <= 2 * (t->n + 1))
+			t->nslot = t->nslot ? 2 * t->nslot : 32;
+		free(t->slot);
+		t->slot = am_xmalloc(t->nslot * sizeof(*t->slot));
+	}
+	memset(t->slot, 0, t->nslot * sizeof(*t->slot));
 	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].path, path) == 0)
-			return &t->v[i];
-	return NULL;
+		*staged_slot(t, t->v[i].path) = i + 1;
+}
+
+static struct staged *
+staged_find(struct am_txn *t, const char *path)
+{
+	size_t *sl;
+
+	if (t->n == 0)
+		return NULL;
+	sl = staged_slot(t, path);
+	return *sl ? &t->v[*sl - 1] : NULL;
 }
 
 static void
@@ -348,8 +389,11 @@ stage(struct am_txn *t, const char *path, const void *data, size_t len, int remo
 			t->cap = t->cap ? 2 * t->cap : 16;
 			t->v = am_xrealloc(t->v, t->cap * sizeof(*t->v));
 		}
+		if (t->nslot <= 2 * (t->n + 1))
+			staged_reindex(t);
 		s = &t->v[t->n++];
 		s->path = am_xstrdup(path);
+		*staged_slot(t, path) = t->n;
 	} else {
 		free(s->data);
 	}
@@ -380,6 +424,7 @@ unstage(struct am_txn *t, const char *path)
 	free(s->path);
 	free(s->data);
 	*s = t->v[--t->n];
+	staged_reindex(t); /* rare: a transaction taking back one of its files */
 }
 
 void
@@ -487,6 +532,7 @@ txn_clear(struct am_txn *t)
 		free(t->v[i].data);
 	}
 	free(t->v);
+	free(t->slot);
 	free(t->subject);
 	free(t->author_name);
 	free(t->author_email);

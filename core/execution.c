@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -734,6 +733,54 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* localDiskBytes as measured: the scratch tmpfs in use (fstatfs of the
+ * descriptor the sandbox hands over, cheap, every turn of the loop) plus
+ * how much the writable paths grew since the baseline taken before the
+ * first attempt (a walk of them, spaced so that it costs at most about a
+ * tenth of the time: at least 1 s apart and 10 times as long as the last
+ * walk took). */
+struct disk_meter {
+	char *const *roots;  /* the plan's writable paths */
+	char *skip[3];       /* the ledger and this execution's logs: am's, not the agent's */
+	uint64_t baseline;
+	uint64_t growth;     /* max(0, last walk - baseline) */
+	uint64_t scratch;    /* last sample */
+	uint64_t peak;       /* of scratch + growth */
+	int64_t next_walk;   /* monotonic ms */
+};
+
+/* Walk the writable paths: the baseline (first) or their growth. */
+static void
+disk_walk(struct disk_meter *m, int baseline)
+{
+	int64_t t0 = mono_ms(), took;
+	uint64_t now = 0;
+
+	am_sandbox_disk_usage(m->roots, m->skip, &now); /* what it could not read: not counted */
+	if (baseline)
+		m->baseline = now;
+	else
+		m->growth = now > m->baseline ? now - m->baseline : 0;
+	took = mono_ms() - t0;
+	m->next_walk = mono_ms() + (took * 10 > 1000 ? took * 10 : 1000);
+}
+
+/* Sample the scratch (and walk the writable paths when it is time, or
+ * when force); returns the disk in use now. */
+static uint64_t
+disk_sample(struct disk_meter *m, const struct am_sandbox *sb, int force)
+{
+	uint64_t s;
+
+	if (force || mono_ms() >= m->next_walk)
+		disk_walk(m, 0);
+	if (am_sandbox_scratch_used(sb, &s) == 0)
+		m->scratch = s;
+	if (m->scratch + m->growth > m->peak)
+		m->peak = m->scratch + m->growth;
+	return m->scratch + m->growth;
+}
+
 struct stream {
 	int fd;         /* read end, -1 when done */
 	int tee;        /* terminal copy, -1: none */
@@ -957,7 +1004,9 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	int status = 0, attempt = 0, canceled = 0, wall_hit = 0, exit_code = 1, rc = -1;
 	int64_t wall_ms = x->effective.v[AM_DIM_WALL] * 1000, start_ms = mono_ms(), deadline;
 	int64_t term_at = 0, last_lease = 0, last_commit = 0;
-	uint64_t disk_peak = 0;
+	int64_t disk_budget = x->effective.v[AM_DIM_DISK];
+	struct disk_meter dm = { 0 };
+	int disk_hit = 0; /* 1: killed over localDiskBytes; 2: over it at the end */
 	int grace_ms = (x->req.grace >= 0 ? x->req.grace : 5) * 1000;
 	int thresholds = 0;
 	char progbuf[1024];
@@ -980,6 +1029,12 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	crypto_hash_sha256_init(&se.h);
 	write_lease(dir, x->op);
 	last_lease = mono_ms();
+	/* The writable paths' baseline: what is there before the command
+	 * starts is not the execution's. */
+	dm.roots = x->rw.v ? x->rw.v : empty_strv;
+	dm.skip[0] = x->ledger_dir;
+	dm.skip[1] = dir;
+	disk_walk(&dm, 1);
 	/* Signals become events on a pipe: a cancel request (SIGTERM from
 	 * am execution cancel, or ^C in the foreground) is handled in the
 	 * loop, with the ledger, not in a handler. */
@@ -1159,16 +1214,14 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			}
 			now = mono_ms();
 			if (!ended) {
-				struct statfs fs;
-				char root[64];
-
-				/* Scratch disk in use, through the sandbox's root. */
-				snprintf(root, sizeof(root), "/proc/%d/root/tmp", (int)am_sandbox_pid(sb));
-				if (statfs(root, &fs) == 0) {
-					uint64_t used = (uint64_t)(fs.f_blocks - fs.f_bfree) * (uint64_t)fs.f_bsize;
-
-					if (used > disk_peak)
-						disk_peak = used;
+				/* Over the disk budget: killed at once, like the
+				 * memory limit does (the scratch alone cannot get
+				 * there, its size is the budget; writes to the
+				 * workspace can). */
+				if (disk_sample(&dm, sb, 0) > (uint64_t)disk_budget && disk_budget > 0 &&
+				    !disk_hit) {
+					disk_hit = 1;
+					am_sandbox_kill(sb);
 				}
 				if (!term_at && now >= deadline) {
 					wall_hit = 1;
@@ -1222,10 +1275,14 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 				am_error_free(e2);
 			pending = NULL;
 		}
+		/* Once more at the end: a fast writer may have finished between
+		 * two samples. */
+		if (disk_sample(&dm, sb, 1) > (uint64_t)disk_budget && disk_budget > 0 && !disk_hit)
+			disk_hit = 2;
 		am_sandbox_free(sb);
 		exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		/* Retry a plain failure while attempts and wall time remain. */
-		if (exit_code != 0 && !canceled && !wall_hit && !usage.oom_killed &&
+		if (exit_code != 0 && !canceled && !wall_hit && !usage.oom_killed && !disk_hit &&
 		    attempt <= x->req.retries && mono_ms() < deadline) {
 			struct am_error *e2 = NULL;
 			cJSON *d = cJSON_CreateObject();
@@ -1256,6 +1313,17 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			cJSON_AddStringToObject(fc.details, "errorClass", "budget_exceeded");
 			cJSON_AddStringToObject(fc.details, "dimension", "wallClockSeconds");
 			exit_code = 124;
+		} else if (disk_hit) {
+			/* Killed: 137 (SIGKILL), as for the memory limit.  Ended on
+			 * its own: the command's status, or 5 (am's status for an
+			 * exhausted budget) where that was 0, so a run over its
+			 * budget never looks like a success. */
+			fc.to = "failed";
+			fc.ev = "failure";
+			cJSON_AddStringToObject(fc.details, "errorClass", "budget_exceeded");
+			cJSON_AddStringToObject(fc.details, "dimension", "localDiskBytes");
+			if (exit_code == 0)
+				exit_code = AM_EBUDGET;
 		} else if (usage.oom_killed) {
 			fc.to = "failed";
 			fc.ev = "failure";
@@ -1268,8 +1336,10 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			fc.ev = "failure";
 			cJSON_AddStringToObject(fc.details, "errorClass", "budget_exceeded");
 			cJSON_AddStringToObject(fc.details, "dimension", "cpuGpuComputeSeconds");
-		} else if (exit_code != 0 && x->effective.v[AM_DIM_DISK] > 0 &&
-			   disk_peak * 100 >= (uint64_t)x->effective.v[AM_DIM_DISK] * 95) {
+		} else if (exit_code != 0 && disk_budget > 0 &&
+			   dm.peak * 100 >= (uint64_t)disk_budget * 95) {
+			/* Failed with the scratch (nearly) full: ENOSPC or
+			 * SIGXFSZ (RLIMIT_FSIZE) stopped it. */
 			fc.to = "failed";
 			fc.ev = "failure";
 			cJSON_AddStringToObject(fc.details, "errorClass", "budget_exceeded");
@@ -1327,7 +1397,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 		cJSON_AddNumberToObject(u, "cpuGpuComputeSeconds", (double)fc.used.v[AM_DIM_CPU]);
 		cJSON_AddNumberToObject(u, "cpuMicroseconds", (double)usage.cpu_usec);
 		cJSON_AddNumberToObject(u, "sandboxMemoryBytes", (double)usage.memory_peak);
-		cJSON_AddNumberToObject(u, "localDiskBytes", (double)disk_peak);
+		cJSON_AddNumberToObject(u, "localDiskBytes", (double)dm.peak);
 		cJSON_AddNumberToObject(u, "modelCalls", 0);
 		cJSON_AddNumberToObject(u, "tokens", 0);
 		cJSON_AddNumberToObject(u, "connectorCalls", 0);

@@ -5,14 +5,18 @@
  *   am (the parent)                 init: PID 1 inside             the command
  *   cgroups made, limits written
  *   Landlock rules, seccomp BPF,
- *   rlimits computed (this is the
- *   last place that may allocate)
+ *   library directories, rlimits
+ *   computed (this is the last
+ *   place that may allocate)
  *   clone(NEWUSER|NEWNS|NEWPID|   -> waits for "go"
  *         NEWIPC|NEWUTS[|NEWNET])
  *   uid_map/gid_map written,
  *   child put in the cgroups
  *   "go" -------------------------> hostname, loopback, mounts,
- *                                   a fresh /proc
+ *   keeps the scratch's fd  <------ sends the scratch tmpfs's fd,
+ *                                   a fresh /proc, every mount noexec
+ *                                   but the library directories and
+ *                                   the executables
  *                                   fork --------------------------> setsid, fds 0-2 only,
  *                                   forwards signals, reaps           chdir, rlimits,
  *                                   every orphan, exits with          no_new_privs, Landlock,
@@ -36,6 +40,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <net/if.h>
 #include <poll.h>
@@ -83,6 +88,26 @@
 #endif
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+/* mount_setattr(2) (Linux 5.12), called directly: older C libraries have
+ * no wrapper.  The number is the same on every architecture. */
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef MOUNT_ATTR_NOEXEC
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef MOUNT_ATTR_SIZE_VER0
+struct mount_attr {
+	uint64_t attr_set;
+	uint64_t attr_clr;
+	uint64_t propagation;
+	uint64_t userns_fd;
+};
+#define MOUNT_ATTR_SIZE_VER0 32
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
 #endif
 
 /* Our own copy of the ruleset attribute with every field up to ABI 6: the
@@ -261,6 +286,223 @@ elf_interp(const char *path)
 		return NULL;
 	}
 	return s;
+}
+
+/* ---- where code may be mapped from ----------------------------------- */
+
+/* qsort: shorter strings first. */
+static int
+cmp_len(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+
+	return la < lb ? -1 : la > lb;
+}
+
+/* A growable NULL-terminated vector of owned strings. */
+struct vec {
+	char **v;
+	size_t n;
+};
+
+/* Append s (taken over) to x. */
+static void
+vec_add(struct vec *x, char *s)
+{
+	x->v = am_xrealloc(x->v, (x->n + 2) * sizeof *x->v);
+	x->v[x->n++] = s;
+	x->v[x->n] = NULL;
+}
+
+/* Free a NULL-terminated vector of strings and the strings. */
+static void
+strv_free(char **v)
+{
+	char **s;
+
+	for (s = v; s && *s; s++)
+		free(*s);
+	free(v);
+}
+
+/* 1 if path is dir or below it (both absolute, no trailing slash but "/"). */
+static int
+path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* The system's library directories, besides those ld.so.conf names.  A
+ * merged /usr makes several of them one directory; realpath sorts that
+ * out. */
+static const char *const sys_lib_dirs[] = {
+	"/usr/lib", "/lib", "/lib64", "/lib32", "/libx32", "/usr/lib64", "/usr/lib32",
+	"/usr/libx32", "/usr/local/lib",
+};
+
+/* The directories an ld.so.conf file lists (and the files it includes,
+ * which may include more, to a small depth), appended to out. */
+static void
+ldconf_read(const char *file, struct vec *out, int depth)
+{
+	AM_AUTOFREE char *data = NULL;
+	char *line, *next, *s, *e;
+	glob_t g;
+	size_t i;
+
+	if (depth > 4 || am_read_file(file, 1 << 20, &data, NULL, NULL) < 0)
+		return;
+	for (line = data; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line[strcspn(line, "#")] = '\0';
+		for (s = line; *s == ' ' || *s == '\t'; s++)
+			;
+		for (e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r');)
+			*--e = '\0';
+		if (strncmp(s, "include", 7) == 0 && (s[7] == ' ' || s[7] == '\t')) {
+			AM_AUTOFREE char *pat = NULL;
+			const char *slash = strrchr(file, '/');
+
+			for (s += 8; *s == ' ' || *s == '\t'; s++)
+				;
+			/* A relative pattern is relative to the including file. */
+			if (*s == '/')
+				pat = am_xstrdup(s);
+			else
+				pat = am_xasprintf("%.*s/%s", (int)(slash - file), file, s);
+			if (glob(pat, 0, NULL, &g) == 0) {
+				for (i = 0; i < g.gl_pathc; i++)
+					ldconf_read(g.gl_pathv[i], out, depth + 1);
+				globfree(&g);
+			}
+		} else if (s[0] == '/') {
+			/* "dir" or the old "dir=TYPE" */
+			s[strcspn(s, " \t=:,")] = '\0';
+			vec_add(out, am_xstrdup(s));
+		}
+	}
+}
+
+/* <prefix>/lib of an executable at <prefix>/bin/X or <prefix>/sbin/X, or
+ * NULL. */
+static char *
+prefix_lib(const char *exe)
+{
+	const char *slash = strrchr(exe, '/'), *d;
+	size_t n;
+
+	if (slash == NULL || slash == exe)
+		return NULL;
+	for (d = slash - 1; d > exe && *d != '/'; d--)
+		;
+	n = (size_t)(slash - d - 1);
+	if (!((n == 3 && strncmp(d + 1, "bin", 3) == 0) || (n == 4 && strncmp(d + 1, "sbin", 4) == 0)))
+		return NULL;
+	return am_xasprintf("%.*s/lib", (int)(d - exe), exe);
+}
+
+/* 1 if path lies inside one of the plan's writable paths (or the scratch). */
+static int
+in_writable(const struct am_sandbox_plan *p, const char *path)
+{
+	char *const *v;
+
+	if (path_under(path, "/tmp"))
+		return 1;
+	for (v = p->rw_paths; v && *v; v++) {
+		AM_AUTOFREE char *rp = realpath(*v, NULL);
+
+		if (path_under(path, *v) || (rp && path_under(path, rp)))
+			return 1;
+	}
+	return 0;
+}
+
+/* The plan's writable paths that lie inside one of the library
+ * directories libs: each gets a bind of its own, which stays noexec when the
+ * directory around it is made exec again.  NULL-terminated or NULL. */
+static char **
+rw_in_lib_dirs(const struct am_sandbox_plan *p, char *const *libs)
+{
+	struct vec out = { 0 };
+	char *const *v, *const *l;
+
+	for (v = p->rw_paths; v && *v; v++) {
+		char *rp = realpath(*v, NULL);
+
+		for (l = libs; rp && l && *l; l++)
+			if (path_under(rp, *l)) {
+				vec_add(&out, rp);
+				rp = NULL;
+			}
+		free(rp);
+	}
+	return out.v;
+}
+
+char **
+am_sandbox_lib_dirs(const struct am_sandbox_plan *p)
+{
+	struct vec cand = { 0 }, out = { 0 };
+	char *const *v;
+	size_t i, j;
+
+	for (i = 0; i < AM_ARRAY_LEN(sys_lib_dirs); i++)
+		vec_add(&cand, am_xstrdup(sys_lib_dirs[i]));
+	ldconf_read("/etc/ld.so.conf", &cand, 0);
+	for (v = p->exec_paths; v && *v; v++) {
+		char *in = elf_interp(*v), *rp = in ? realpath(in, NULL) : NULL, *l;
+
+		/* Where the ELF interpreter is, its C library usually is too. */
+		if (rp) {
+			*strrchr(rp, '/') = '\0';
+			vec_add(&cand, rp);
+		}
+		free(in);
+		/* Relocatable installs (pyenv's python, /opt/node) keep their
+		 * shared libraries, extension modules and addons there. */
+		if ((l = prefix_lib(*v)) != NULL)
+			vec_add(&cand, l);
+	}
+	/* Real directories only, shortest first, none inside another. */
+	for (i = 0; i < cand.n; i++) {
+		char *rp = realpath(cand.v[i], NULL);
+		struct stat st;
+
+		free(cand.v[i]);
+		cand.v[i] = NULL;
+		if (rp == NULL || stat(rp, &st) < 0 || !S_ISDIR(st.st_mode) || strcmp(rp, "/") == 0) {
+			free(rp);
+			continue;
+		}
+		cand.v[i] = rp;
+	}
+	for (i = j = 0; i < cand.n; i++)
+		if (cand.v[i])
+			cand.v[j++] = cand.v[i];
+	cand.n = j;
+	if (cand.n)
+		qsort(cand.v, cand.n, sizeof *cand.v, cmp_len);
+	for (i = 0; i < cand.n; i++) {
+		int skip = in_writable(p, cand.v[i]);
+
+		for (j = 0; j < out.n && !skip; j++)
+			skip = path_under(cand.v[i], out.v[j]);
+		if (skip)
+			free(cand.v[i]);
+		else
+			vec_add(&out, cand.v[i]);
+	}
+	free(cand.v);
+	if (out.v == NULL)
+		out.v = am_xcalloc(1, sizeof *out.v);
+	return out.v;
 }
 
 /* ---- seccomp -------------------------------------------------------- */
@@ -693,6 +935,9 @@ am_sandbox_probe(struct am_sandbox_features *f)
 	}
 	f->landlock_abi = ll_abi();
 	f->seccomp = syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) == 0;
+	/* A call the kernel rejects for its arguments (EINVAL, EBADF) exists. */
+	f->mount_setattr = !(syscall(SYS_mount_setattr, -1, "", 0, NULL, (size_t)0) < 0 &&
+			     errno == ENOSYS);
 	cg_layout_get(&l);
 	f->cgroup_memory = l.usable[CG_MEM];
 	f->cgroup_pids = l.usable[CG_PIDS];
@@ -711,6 +956,7 @@ am_sandbox_features_json(const struct am_sandbox_features *f)
 	cJSON_AddBoolToObject(o, "userNamespace", f->userns);
 	cJSON_AddNumberToObject(o, "landlockAbi", f->landlock_abi);
 	cJSON_AddBoolToObject(o, "seccomp", f->seccomp);
+	cJSON_AddBoolToObject(o, "noexecMounts", f->mount_setattr);
 	c = cJSON_AddObjectToObject(o, "cgroups");
 	cJSON_AddStringToObject(c, "mode", f->cgroup_mode);
 	cJSON_AddBoolToObject(c, "memory", f->cgroup_memory);
@@ -793,6 +1039,11 @@ am_sandbox_check(const struct am_sandbox_plan *p, const struct am_sandbox_featur
 		return am_error_set(err, AM_EDENIED,
 				    "this kernel has no seccomp filters; the sandbox requires them "
 				    "to deny ptrace, mount, bpf, io_uring and new namespaces");
+	if (!f->mount_setattr)
+		return am_error_set(err, AM_EDENIED,
+				    "this kernel has no mount_setattr; the sandbox requires noexec "
+				    "mounts (mount_setattr, Linux 5.12) so that the dynamic loader "
+				    "cannot run programs that were not granted");
 	return 0;
 }
 
@@ -861,7 +1112,7 @@ am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 {
 	static const struct am_sandbox_features none = { 0 };
 	cJSON *o = cJSON_CreateObject(), *ns, *a, *m, *ll, *rules, *sc, *lim, *lims;
-	char *const *v;
+	char *const *v, **libs, **rwl;
 	int abi, userns;
 	uint64_t handled, fsize;
 	size_t i, j;
@@ -918,7 +1169,23 @@ am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 	if (p->ledger_dir)
 		add_mount_json(m, p->ledger_dir,
 			       p->ledger_readonly ? "read-only bind" : "hidden: empty read-only tmpfs");
+	for (v = p->exec_paths; v && *v; v++)
+		add_mount_json(m, *v, "read-only bind of the executable onto itself, exec allowed");
+	libs = am_sandbox_lib_dirs(p);
+	rwl = rw_in_lib_dirs(p, libs);
+	for (v = rwl; v && *v; v++)
+		add_mount_json(m, *v, "bind onto itself: a writable path inside a library "
+				      "directory stays noexec");
+	for (v = libs; *v; v++)
+		add_mount_json(m, *v, "bind onto itself (recursive), exec allowed: a library directory");
 	add_mount_json(m, "/proc", "proc of the new PID namespace");
+	add_mount_json(m, "/", "noexec on every mount (mount_setattr, recursive), then exec "
+			       "allowed again only on the library directories and the executables' "
+			       "own binds: nothing else can be executed or mapped executable, not "
+			       "even through the dynamic loader");
+	cJSON_AddItemToObject(o, "execMappableDirectories", strv_json(libs));
+	strv_free(libs);
+	strv_free(rwl);
 
 	ll = cJSON_AddObjectToObject(o, "landlock");
 	cJSON_AddNumberToObject(ll, "abi", abi);
@@ -1012,8 +1279,9 @@ am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 				f->cgroup_cpu ? "cgroup cpu accounting" : "getrusage of the init");
 	lims = cJSON_AddArrayToObject(o, "limitations");
 	cJSON_AddItemToArray(lims, cJSON_CreateString(
-		"the dynamic loader is executable, so a readable ELF file can be run through it; "
-		"keep binaries that must not run out of the read-only paths"));
+		"the dynamic loader can still start a program that lies inside one of the "
+		"execMappableDirectories (such as /usr/lib/git-core/*), since it must map code "
+		"from them; a granted interpreter can still run code it writes into anonymous memory"));
 	cJSON_AddItemToArray(lims, cJSON_CreateString(
 		"Landlock does not cover connecting to named UNIX sockets: list sockets such as "
 		"the Docker or session bus sockets in the deny paths"));
@@ -1044,15 +1312,24 @@ struct ctx {
 	size_t nrules;
 	char **owned;    /* strings rules point to */
 	size_t nowned;
+	char **libs;     /* library directories: exec allowed again (NULL-terminated) */
+	char **rwlibs;   /* writable paths inside them: bound, stay noexec (or NULL) */
+	char *lib_exec;  /* per library directory: bound, and exec until now (the init) */
+	char *exe_exec;  /* per executable: the same */
 	uint64_t handled, scoped;
 	struct sock_fprog prog;
 	struct rl rl[6];
 	size_t nrl;
 };
 
+/* What the children tell the parent over the socket: a failed step, or
+ * (from the init, with the descriptor attached) the scratch tmpfs. */
+enum { MSG_FAILED = 1, MSG_SCRATCH };
+
 struct setup_err {
-	char step[200];
+	int kind;
 	int err;
+	char step[200];
 };
 
 /* Report a failed step to the parent and end this child. */
@@ -1062,6 +1339,7 @@ child_fail(const struct ctx *c, const char *step, const char *arg, int e)
 	struct setup_err se;
 
 	memset(&se, 0, sizeof se);
+	se.kind = MSG_FAILED;
 	if (arg)
 		snprintf(se.step, sizeof se.step, "%s %s", step, arg);
 	else
@@ -1149,6 +1427,105 @@ mask_dir(const char *path)
 		     "size=4k,nr_inodes=1,mode=0555");
 }
 
+/* Hand the parent a descriptor of the scratch tmpfs just mounted on /tmp:
+ * it measures how full the scratch is with fstatfs, which needs no access
+ * to this namespace's /proc/PID/root (refused to an unprivileged parent,
+ * since the init is not dumpable and in another user namespace). */
+static void
+child_send_scratch(const struct ctx *c)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct setup_err m;
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fd = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		child_fail(c, "open", "/tmp", errno);
+	memset(&m, 0, sizeof m);
+	m.kind = MSG_SCRATCH;
+	memset(&u, 0, sizeof u);
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof u.buf;
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	if (sendmsg(c->sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof m)
+		child_fail(c, "send the scratch descriptor", NULL, errno);
+	close(fd);
+}
+
+/* Set (set) or clear MOUNT_ATTR_NOEXEC on the mount at path (flags:
+ * AT_RECURSIVE for the whole tree below it). */
+static int
+mount_noexec(const char *path, int set, unsigned flags)
+{
+	struct mount_attr a;
+
+	memset(&a, 0, sizeof a);
+	if (set)
+		a.attr_set = MOUNT_ATTR_NOEXEC;
+	else
+		a.attr_clr = MOUNT_ATTR_NOEXEC;
+	return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, flags, &a, sizeof a);
+}
+
+/* Execute rights belong to a list of files (Landlock), but the dynamic
+ * loader, which every dynamic program needs executable, opens and maps any
+ * file it can read: "ld.so /usr/bin/id" would run a program that was never
+ * granted, and Landlock does not govern mmap.  The kernel does refuse
+ * mmap(PROT_EXEC) and execve of files on a noexec mount, so every mount
+ * becomes noexec except binds of our own: the library directories (the
+ * loader maps libc and the rest from there) and each executable's
+ * read-only bind (made above).  The order matters: the binds first, then
+ * noexec on the whole tree, which covers them too, then exec allowed again
+ * on the binds alone (not recursively: a mask or a writable path mounted
+ * inside stays noexec).  Mounts inherited from outside a user namespace
+ * have their flags locked, which forbids clearing noexec but not setting
+ * it, so only our own binds are cleared, and only those that were exec
+ * before. */
+static void
+child_noexec(const struct ctx *c)
+{
+	const struct am_sandbox_plan *p = c->p;
+	struct statvfs sv;
+	struct stat st;
+	char *const *v;
+	size_t i;
+
+	for (v = c->rwlibs; v && *v; v++)
+		if (mount(*v, *v, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(c, "bind", *v, errno);
+	for (i = 0; c->libs[i]; i++) {
+		if (mount(c->libs[i], c->libs[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				continue; /* not in this mount namespace (a masked path) */
+			child_fail(c, "bind", c->libs[i], errno);
+		}
+		c->lib_exec[i] = statvfs(c->libs[i], &sv) == 0 && !(sv.f_flag & ST_NOEXEC);
+	}
+	for (i = 0, v = p->exec_paths; v && *v; v++, i++)
+		c->exe_exec[i] = stat(*v, &st) == 0 && S_ISREG(st.st_mode) &&
+				 statvfs(*v, &sv) == 0 && !(sv.f_flag & ST_NOEXEC);
+	if (mount_noexec("/", 1, AT_RECURSIVE) < 0)
+		child_fail(c, "noexec mounts (mount_setattr) on", "/", errno);
+	for (i = 0; c->libs[i]; i++)
+		if (c->lib_exec[i] && mount_noexec(c->libs[i], 0, 0) < 0)
+			child_fail(c, "allow exec (mount_setattr) on", c->libs[i], errno);
+	for (i = 0, v = p->exec_paths; v && *v; v++, i++)
+		if (c->exe_exec[i] && mount_noexec(*v, 0, 0) < 0)
+			child_fail(c, "allow exec (mount_setattr) on", *v, errno);
+}
+
 /* The init's mount namespace: private, scratch /tmp, masks, ledger, /proc. */
 static void
 child_mounts(const struct ctx *c)
@@ -1178,6 +1555,7 @@ child_mounts(const struct ctx *c)
 		child_fail(c, "mount tmpfs on", "/tmp", errno);
 	if (mkdir("/tmp/home", 0700) < 0)
 		child_fail(c, "mkdir", "/tmp/home", errno);
+	child_send_scratch(c);
 	for (i = 0; i < c->nrebind; i++) {
 		if (fstat(c->rebind_fd[i], &st) < 0)
 			child_fail(c, "stat", c->rebind[i], errno);
@@ -1226,6 +1604,7 @@ child_mounts(const struct ctx *c)
 	 * only, and /proc/self means itself. */
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		child_fail(c, "mount proc on", "/proc", errno);
+	child_noexec(c);
 }
 
 /* Network: bring the new namespace's loopback up for AM_NET_LOOPBACK. */
@@ -1482,6 +1861,7 @@ init_main(struct ctx *c)
 struct am_sandbox {
 	pid_t pid;  /* the init */
 	int pidfd;  /* -1 where pidfd_open is missing */
+	int scratch_fd; /* O_PATH of the scratch tmpfs's root, from the init */
 	int done;
 	int status;
 	struct am_usage usage;
@@ -1505,6 +1885,10 @@ ctx_free(struct ctx *c)
 		free(c->owned[i]);
 	free(c->owned);
 	free(c->prog.filter);
+	strv_free(c->libs);
+	strv_free(c->rwlibs);
+	free(c->lib_exec);
+	free(c->exe_exec);
 }
 
 /* Append a Landlock rule (path borrowed). */
@@ -1527,15 +1911,6 @@ owned(struct ctx *c, char *s)
 {
 	c->owned = am_xrealloc(c->owned, (c->nowned + 1) * sizeof *c->owned);
 	return c->owned[c->nowned++] = s;
-}
-
-/* qsort: shorter strings first. */
-static int
-cmp_len(const void *a, const void *b)
-{
-	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
-
-	return la < lb ? -1 : la > lb;
 }
 
 /* Paths the plan allows whose real location is in the host's /tmp. */
@@ -1846,6 +2221,35 @@ write_maps(pid_t pid, struct am_error **err)
 	return 0;
 }
 
+/* recv(2) of up to n bytes, and the descriptor (close-on-exec) that came
+ * with them into *fd, if one did. */
+static ssize_t
+recv_fd(int s, void *buf, size_t n, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, n };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof u.buf;
+	r = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+	if (r < 0)
+		return r;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return r;
+}
+
 /* Wait for the init, blocking, and record its status. */
 static void
 reap(struct am_sandbox *sb, struct rusage *ru)
@@ -1871,7 +2275,8 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	unsigned long flags;
 	char uuid[37], go = 'g';
 	const char *name;
-	size_t got = 0;
+	char *const *v;
+	size_t got = 0, nv;
 	int sv[2] = { -1, -1 }, abi, userns = 1;
 	ssize_t n;
 
@@ -1885,6 +2290,7 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	sb = am_xcalloc(1, sizeof *sb);
 	sb->pid = -1;
 	sb->pidfd = -1;
+	sb->scratch_fd = -1;
 	memset(&c, 0, sizeof c);
 	c.p = p;
 	c.net = p->net;
@@ -1897,6 +2303,14 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		snprintf(c.tmpfs_opts, sizeof c.tmpfs_opts, "mode=1777");
 	rules_plan(&c);
 	rebind_plan(&c);
+	c.libs = am_sandbox_lib_dirs(p);
+	c.rwlibs = rw_in_lib_dirs(p, c.libs);
+	for (v = c.libs, nv = 0; *v; v++)
+		nv++;
+	c.lib_exec = am_xcalloc(nv + 1, 1);
+	for (v = p->exec_paths, nv = 0; v && *v; v++)
+		nv++;
+	c.exe_exec = am_xcalloc(nv + 1, 1);
 	if (seccomp_build(&c.prog, err) < 0)
 		goto fail;
 	if (p->name)
@@ -1950,14 +2364,27 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
 		goto fail;
 	}
-	/* EOF: the command was exec'd (or failed exec with 126/127). */
-	while (got < sizeof se) {
-		n = read(sv[0], (char *)&se + got, sizeof se - got);
+	/* EOF: the command was exec'd (or failed exec with 126/127).  Before
+	 * that the init sends the scratch's descriptor, and a failed step its
+	 * name. */
+	for (;;) {
+		int fd = -1;
+
+		n = recv_fd(sv[0], (char *)&se + got, sizeof se - got, &fd);
+		if (fd >= 0 && sb->scratch_fd < 0)
+			sb->scratch_fd = fd;
+		else if (fd >= 0)
+			close(fd);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
+		if (got < sizeof se)
+			continue;
+		if (se.kind != MSG_SCRATCH)
+			break;
+		got = 0;
 	}
 	if (got == sizeof se) {
 		se.step[sizeof se.step - 1] = '\0';
@@ -1983,6 +2410,21 @@ pid_t
 am_sandbox_pid(const struct am_sandbox *sb)
 {
 	return sb->pid;
+}
+
+int
+am_sandbox_scratch_used(const struct am_sandbox *sb, uint64_t *used)
+{
+	struct statfs fs;
+
+	if (sb->scratch_fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (fstatfs(sb->scratch_fd, &fs) < 0)
+		return -1;
+	*used = (uint64_t)(fs.f_blocks - fs.f_bfree) * (uint64_t)fs.f_bsize;
+	return 0;
 }
 
 int
@@ -2109,6 +2551,216 @@ am_sandbox_free(struct am_sandbox *sb)
 	}
 	if (sb->pidfd >= 0)
 		close(sb->pidfd);
+	/* The last hold on the scratch: the kernel frees its memory now. */
+	if (sb->scratch_fd >= 0)
+		close(sb->scratch_fd);
 	cg_remove(sb);
 	free(sb);
+}
+
+/* ---- disk usage of the writable paths -------------------------------- */
+
+/* A set of (device, inode) pairs: open addressing, grown at half full. */
+struct ino_set {
+	struct ino_key {
+		dev_t dev;
+		ino_t ino;
+		int used;
+	} *k;
+	size_t n, cap;
+};
+
+/* Add (dev, ino) to s; 1 if it was new, 0 if it was there already. */
+static int
+ino_set_add(struct ino_set *s, dev_t dev, ino_t ino)
+{
+	size_t i, h;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct ino_set t = { am_xcalloc(s->cap ? 2 * s->cap : 64, sizeof *s->k), 0,
+				     s->cap ? 2 * s->cap : 64 };
+
+		for (i = 0; i < s->cap; i++)
+			if (s->k[i].used)
+				ino_set_add(&t, s->k[i].dev, s->k[i].ino);
+		free(s->k);
+		*s = t;
+	}
+	h = (size_t)((uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev);
+	for (i = h & (s->cap - 1); s->k[i].used; i = (i + 1) & (s->cap - 1))
+		if (s->k[i].dev == dev && s->k[i].ino == ino)
+			return 0;
+	s->k[i].dev = dev;
+	s->k[i].ino = ino;
+	s->k[i].used = 1;
+	s->n++;
+	return 1;
+}
+
+/* 1 if (dev, ino) is in s. */
+static int
+ino_set_has(const struct ino_set *s, dev_t dev, ino_t ino)
+{
+	size_t i, h;
+
+	if (s->cap == 0)
+		return 0;
+	h = (size_t)((uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev);
+	for (i = h & (s->cap - 1); s->k[i].used; i = (i + 1) & (s->cap - 1))
+		if (s->k[i].dev == dev && s->k[i].ino == ino)
+			return 1;
+	return 0;
+}
+
+/* One directory being walked: the names of its subdirectories (read in
+ * one go, so its descriptor may be closed while a deep subtree is walked)
+ * and where the walk is in them. */
+struct du_frame {
+	int fd;        /* -1 while closed (deep in the tree) */
+	ino_t ino;
+	struct am_buf names; /* NUL-separated */
+	size_t off;
+};
+
+/* Descriptors kept open down the tree; deeper, a directory is closed while
+ * its subdirectories are walked and found again through "..", so that no
+ * depth runs out of descriptors. */
+#define DU_OPEN_DEPTH 32
+
+/* Count the regular files of the directory f->fd and list its
+ * subdirectories, all on device dev. */
+static void
+du_scan(struct du_frame *f, dev_t dev, const struct ino_set *skip, struct ino_set *links,
+	uint64_t *bytes)
+{
+	int dfd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(f->fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+			continue; /* gone meanwhile, or a mount point */
+		if (S_ISREG(st.st_mode)) {
+			if (st.st_nlink > 1 && !ino_set_add(links, st.st_dev, st.st_ino))
+				continue; /* another name of a file counted already */
+			*bytes += (uint64_t)st.st_blocks * 512;
+		} else if (S_ISDIR(st.st_mode) && !ino_set_has(skip, st.st_dev, st.st_ino)) {
+			am_buf_add(&f->names, e->d_name, strlen(e->d_name) + 1);
+		}
+	}
+	closedir(d);
+}
+
+/* Walk one root; what cannot be opened is not counted. */
+static int
+du_root(const char *root, const struct ino_set *skip, struct ino_set *links, uint64_t *bytes)
+{
+	struct du_frame *st = NULL;
+	size_t n = 0, cap = 0;
+	struct stat sb;
+	dev_t dev;
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return -1;
+	}
+	dev = sb.st_dev;
+	for (;;) {
+		struct du_frame *top;
+
+		if (fd >= 0) { /* push the directory fd */
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				st = am_xrealloc(st, cap * sizeof *st);
+			}
+			top = &st[n++];
+			memset(top, 0, sizeof *top);
+			top->fd = fd;
+			top->ino = sb.st_ino;
+			du_scan(top, dev, skip, links, bytes);
+			fd = -1;
+		}
+		if (n == 0)
+			break;
+		top = &st[n - 1];
+		if (top->off < top->names.len) {
+			const char *name = top->names.data + top->off;
+
+			top->off += strlen(name) + 1;
+			fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0 && (fstat(fd, &sb) < 0 || sb.st_dev != dev)) {
+				close(fd);
+				fd = -1;
+			}
+			if (fd >= 0 && n >= DU_OPEN_DEPTH) {
+				close(top->fd);
+				top->fd = -1;
+			}
+			continue;
+		}
+		/* Done with top: back to its parent. */
+		if (n >= 2 && st[n - 2].fd < 0) {
+			int up = openat(top->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			struct stat us;
+
+			/* Moved meanwhile: what is left of the walk would be
+			 * somewhere else; stop it there. */
+			if (up >= 0 && (fstat(up, &us) < 0 || us.st_dev != dev ||
+					us.st_ino != st[n - 2].ino)) {
+				close(up);
+				up = -1;
+			}
+			st[n - 2].fd = up;
+		}
+		close(top->fd);
+		am_buf_free(&top->names);
+		n--;
+		if (n > 0 && st[n - 1].fd < 0) {
+			while (n > 0) { /* unwind what cannot be reached any more */
+				if (st[n - 1].fd >= 0)
+					close(st[n - 1].fd);
+				am_buf_free(&st[n - 1].names);
+				n--;
+			}
+		}
+	}
+	free(st);
+	return 0;
+}
+
+int
+am_sandbox_disk_usage(char *const *roots, char *const *skip, uint64_t *bytes)
+{
+	struct ino_set sk = { 0 }, links = { 0 };
+	char *const *v, *const *w;
+	struct stat st;
+	int rc = 0;
+
+	*bytes = 0;
+	for (v = skip; v && *v; v++)
+		if (lstat(*v, &st) == 0 && S_ISDIR(st.st_mode))
+			ino_set_add(&sk, st.st_dev, st.st_ino);
+	for (v = roots; v && *v; v++) {
+		int inner = 0;
+
+		for (w = roots; *w && !inner; w++)
+			inner = w != v && path_under(*v, *w) &&
+				(strcmp(*v, *w) != 0 || w < v); /* the first of equal roots counts */
+		if (!inner && du_root(*v, &sk, &links, bytes) < 0)
+			rc = -1;
+	}
+	free(sk.k);
+	free(links.k);
+	return rc;
 }

@@ -10,6 +10,12 @@
  * it exits the kernel kills everything left in the namespace, so daemonized
  * grandchildren never outlive the run).
  *
+ * Every mount of the sandbox is noexec except the library directories and
+ * each executable's own read-only bind: the dynamic loader, which must be
+ * executable, can then map code only from those (the kernel refuses
+ * mmap(PROT_EXEC) on a noexec mount), so it cannot run a file that was not
+ * granted.
+ *
  * Fail closed: am_sandbox_check() refuses a plan that needs a mechanism this
  * kernel lacks, naming it.  Nothing here prints; the plan is data that
  * --dry-run shows (am_sandbox_plan_json).
@@ -60,6 +66,7 @@ struct am_sandbox_features {
 	int cgroup_memory;     /* a writable memory controller (v1 or v2) */
 	int cgroup_pids;       /* a writable pids controller */
 	int cgroup_cpu;        /* cpu accounting (cpuacct or v2 cpu.stat) */
+	int mount_setattr;     /* mount_setattr(2): noexec mounts (Linux 5.12) */
 	char cgroup_mode[16];  /* "v1", "v2", "hybrid" or "none" */
 };
 
@@ -74,6 +81,13 @@ int am_sandbox_check(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 		     struct am_error **err);
 /* The plan as data, for --dry-run. */
 cJSON *am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_features *f);
+/* The directories from which the dynamic loader may map code inside the
+ * sandbox (besides each executable's own file): the system's library
+ * directories (with those of /etc/ld.so.conf) and <prefix>/lib of an
+ * executable at <prefix>/bin/X or <prefix>/sbin/X, real paths, none inside
+ * another or inside a writable path.  NULL-terminated; the caller frees each
+ * string and the vector. */
+char **am_sandbox_lib_dirs(const struct am_sandbox_plan *p);
 
 struct am_sandbox;
 
@@ -87,6 +101,11 @@ int am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		     struct am_error **err);
 /* PID (in our namespace) of the sandbox init. */
 pid_t am_sandbox_pid(const struct am_sandbox *sb);
+/* Bytes in use on the sandbox's scratch tmpfs, through a descriptor of it
+ * the sandbox handed over when it mounted it (no access to the sandbox's
+ * /proc/PID/root needed, so it works unprivileged too); still valid after
+ * the command ended, until am_sandbox_free().  0 or -1 (errno). */
+int am_sandbox_scratch_used(const struct am_sandbox *sb, uint64_t *used);
 /* Send sig to the command's process group through the init, which forwards
  * SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH; SIGKILL
  * ends the whole sandbox; other signals fail with EINVAL.  0 or -1 (errno). */
@@ -110,5 +129,15 @@ int am_sandbox_wait(struct am_sandbox *sb, int timeout_ms, int *status, struct a
 		    struct am_error **err);
 /* Remove cgroups; kill anything left. */
 void am_sandbox_free(struct am_sandbox *sb);
+
+/* Allocated bytes (st_blocks * 512) of the regular files under the
+ * directories roots, for the localDiskBytes budget: a file with several
+ * hard links counts once, symbolic links are not followed, mount points are
+ * not crossed, a root inside another root is not counted twice, and the
+ * directories in skip (compared by device and inode; NULL-terminated, may be
+ * NULL or name missing paths) are left out with everything below them.
+ * What cannot be read is not counted.  0, or -1 with errno when a root
+ * cannot be opened at all. */
+int am_sandbox_disk_usage(char *const *roots, char *const *skip, uint64_t *bytes);
 
 #endif

@@ -8,3 +8,4 @@ load helper
 @test "unit: operation engine; 4 concurrent writers; 200 SIGKILLed writers" { run_unit test_ledger; }
 @test "unit: redaction engine (every rule, chunking, 100 MB line)" { run_unit test_redact; }
 @test "unit: sandbox containment, as root and as amtest" { [ "$(id -u)" != 0 ] || id amtest >/dev/null 2>&1 || useradd amtest; run_unit test_sandbox; }
+@test "unit: disk usage walk of writable paths (localDiskBytes)" { run_unit test_diskusage; }

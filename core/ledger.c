@@ -148,6 +148,25 @@ am_ledger_hwm(struct am_ledger *l, char out[41])
 	free(data);
 }
 
+/* Whether to look for a missing object once more, after attempt failed
+ * attempts: a concurrent pack merge (objstore.c) can remove a pack between
+ * a reader's listing of the pack directory and its opening of the pack's
+ * index.  Its objects are in the merged pack by then, which libgit2 lists
+ * again on a miss; this makes that second look, after a short pause,
+ * survive a reader being preempted inside the window. */
+static int
+object_retry(git_repository *repo, int rc, int attempt)
+{
+	git_odb *odb;
+
+	if (rc != GIT_ENOTFOUND || attempt >= 3 || git_repository_odb(&odb, repo) != 0)
+		return 0;
+	usleep(1000u << attempt);
+	git_odb_refresh(odb);
+	git_odb_free(odb);
+	return 1;
+}
+
 static int
 read_tree_file(git_repository *repo, git_tree *tree, const char *path, char **data,
 	       size_t *len, struct am_error **err)
@@ -155,6 +174,7 @@ read_tree_file(git_repository *repo, git_tree *tree, const char *path, char **da
 	git_tree_entry *ent = NULL;
 	git_blob *blob = NULL;
 	size_t n;
+	int rc, attempt = 0;
 
 	if (tree == NULL || git_tree_entry_bypath(&ent, tree, path) != 0)
 		return am_error_set(err, AM_ENOTFOUND, "'%s' not found in ledger", path);
@@ -162,10 +182,11 @@ read_tree_file(git_repository *repo, git_tree *tree, const char *path, char **da
 		git_tree_entry_free(ent);
 		return am_error_set(err, AM_ENOTFOUND, "'%s' is not a file in ledger", path);
 	}
-	if (git_blob_lookup(&blob, repo, git_tree_entry_id(ent)) != 0) {
-		git_tree_entry_free(ent);
-		return git_fail(err, AM_EINTEGRITY, path);
-	}
+	while ((rc = git_blob_lookup(&blob, repo, git_tree_entry_id(ent))) != 0)
+		if (!object_retry(repo, rc, attempt++)) {
+			git_tree_entry_free(ent);
+			return git_fail(err, AM_EINTEGRITY, path);
+		}
 	git_tree_entry_free(ent);
 	n = (size_t)git_blob_rawsize(blob);
 	*data = am_xmalloc(n + 1);
@@ -181,7 +202,7 @@ static int
 tip(git_repository *repo, git_oid *oid, git_commit **commit, git_tree **tree,
     struct am_error **err)
 {
-	int rc = git_reference_name_to_id(oid, repo, AM_LEDGER_REF);
+	int rc = git_reference_name_to_id(oid, repo, AM_LEDGER_REF), attempt = 0;
 
 	*commit = NULL;
 	*tree = NULL;
@@ -189,10 +210,12 @@ tip(git_repository *repo, git_oid *oid, git_commit **commit, git_tree **tree,
 		return am_error_set(err, AM_EINTEGRITY, "ledger has no %s", AM_LEDGER_REF);
 	if (rc != 0)
 		return git_fail(err, AM_EFAIL, "cannot read " AM_LEDGER_REF);
-	if (git_commit_lookup(commit, repo, oid) != 0 || git_commit_tree(tree, *commit) != 0) {
+	while ((rc = git_commit_lookup(commit, repo, oid)) != 0 ||
+	       (rc = git_commit_tree(tree, *commit)) != 0) {
 		git_commit_free(*commit);
 		*commit = NULL;
-		return git_fail(err, AM_EINTEGRITY, "cannot read ledger tip");
+		if (!object_retry(repo, rc, attempt++))
+			return git_fail(err, AM_EINTEGRITY, "cannot read ledger tip");
 	}
 	return 0;
 }

@@ -75,8 +75,34 @@ number(const char *s, long min, long max)
 	return (long)v;
 }
 
-/* fill ROOT N BATCH, and one ROOT (N = BATCH = 1).  Objects are written
- * loose, as am leaves them. */
+/* What am does with a pack merge too big to wait for (cmd/am.c): a
+ * detached process does it.  Here a forked one, which opens the ledger
+ * afresh. */
+static void
+merge_in_background(const char *gitdir)
+{
+	pid_t pid = fork();
+
+	if (pid != 0) {
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return;
+	}
+	if (setsid() < 0 || fork() != 0)
+		_exit(0);
+	_exit(am_ledger_merge_packs(gitdir, NULL) < 0);
+}
+
+/* Building a history: merges are left for ledger.sh to do at the end (one
+ * git repack), not done again and again on the way. */
+static void
+merge_later(const char *gitdir)
+{
+	(void)gitdir;
+}
+
+/* fill ROOT N BATCH, and one ROOT (N = BATCH = 1).  Objects are packed as
+ * am packs them, a pack per commit, small packs merged. */
 static int
 record(const char *root, long n, long batch)
 {
@@ -251,13 +277,16 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "time") == 0 && argc == 5)
 		return time_both(argv[2], argv[3], number(argv[4], 1, 100000));
 	git_libgit2_init();
-	if (strcmp(argv[1], "one") == 0 && argc == 3)
+	if (strcmp(argv[1], "one") == 0 && argc == 3) {
+		am_ledger_set_background_merge(merge_in_background);
 		rc = record(argv[2], 1, 1);
-	else if (strcmp(argv[1], "fill") == 0 && (argc == 4 || argc == 5))
+	} else if (strcmp(argv[1], "fill") == 0 && (argc == 4 || argc == 5)) {
+		am_ledger_set_background_merge(merge_later);
 		rc = record(argv[2], number(argv[3], 0, 100000000),
 			    argc == 5 ? number(argv[4], 1, 100000) : 1);
-	else
+	} else {
 		usage();
+	}
 	git_libgit2_shutdown();
 	return rc;
 }

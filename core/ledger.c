@@ -683,6 +683,36 @@ out:
 	return rc;
 }
 
+static am_merge_fn background_merge;
+
+void
+am_ledger_set_background_merge(am_merge_fn fn)
+{
+	background_merge = fn;
+}
+
+static void
+merge_after_commit(git_repository *repo, const char *gitdir)
+{
+	if (background_merge == NULL)
+		am_objstore_merge(repo, gitdir, NULL);
+	else if (am_objstore_merge_due(gitdir))
+		background_merge(gitdir);
+}
+
+int
+am_ledger_merge_packs(const char *gitdir, struct am_error **err)
+{
+	git_repository *repo = NULL;
+	int rc;
+
+	if (git_repository_open_bare(&repo, gitdir) != 0)
+		return git_fail(err, AM_EFAIL, "cannot open ledger");
+	rc = am_objstore_merge(repo, gitdir, err);
+	git_repository_free(repo);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Serialize ref updates among am writers with flock(2): the kernel drops
  * the lock when a writer dies (even by SIGKILL), unlike git's .lock files,
  * so a killed writer can never wedge the ledger.  Holding it, any leftover
@@ -787,7 +817,7 @@ transact(struct am_ledger *l, git_repository *repo, struct am_objstore *store, c
 			}
 			/* Keeping the packs few is housekeeping: the commit
 			 * stands whether or not it succeeds. */
-			am_objstore_merge(repo, gitdir, NULL);
+			merge_after_commit(repo, gitdir);
 			rc = 0;
 			goto out;
 		}

@@ -14,8 +14,8 @@
 /* Above the loose (1) and pack (2) backends, so writes land here first. */
 #define STAGE_PRIORITY 1000
 /* Merge once at least this many packs would go into one (fewer merges,
- * each of them a new pack and index file), or whenever packs exceed
- * PACKS_MAX, whatever their sizes. */
+ * each of them a new pack and index file); past PACKS_MAX packs, as soon
+ * as two would. */
 #define MERGE_MIN 4
 #define PACKS_MAX 64
 
@@ -124,13 +124,21 @@ am_objstore_discard(struct am_objstore *s)
 }
 
 /* Write the objects ids[0..n) as one pack into GITDIR/objects/pack; its
- * name ("pack-<hex>") into name if not NULL. */
+ * name ("pack-<hex>") into name if not NULL.  The pack is built in memory
+ * and handed to the indexer in one piece: git_packbuilder_write feeds it
+ * object by object, and the indexer then maps and unmaps a window of the
+ * growing file for every object (three system calls per object, most of a
+ * merge's time). */
 static int
 write_pack(git_repository *repo, const char *gitdir, const git_oid *ids, size_t n,
 	   char name[64], struct am_error **err)
 {
 	AM_AUTOFREE char *dir = am_xasprintf("%s/objects/pack", gitdir);
 	git_packbuilder *pb = NULL;
+	git_indexer *ix = NULL;
+	git_indexer_progress st = { 0 };
+	git_buf buf = { 0 };
+	git_odb *odb = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -140,16 +148,21 @@ write_pack(git_repository *repo, const char *gitdir, const git_oid *ids, size_t 
 	for (i = 0; i < n; i++)
 		if (git_packbuilder_insert(pb, &ids[i], NULL) != 0)
 			goto fail;
-	if (git_packbuilder_write(pb, dir, 0, NULL, NULL) != 0)
+	if (git_packbuilder_write_buf(&buf, pb) != 0 || git_repository_odb(&odb, repo) != 0 ||
+	    git_indexer_new(&ix, dir, 0, odb, NULL) != 0 ||
+	    git_indexer_append(ix, buf.ptr, buf.size, &st) != 0 || git_indexer_commit(ix, &st) != 0)
 		goto fail;
 	if (name)
-		snprintf(name, 64, "pack-%s", git_packbuilder_name(pb));
+		snprintf(name, 64, "pack-%s", git_indexer_name(ix));
 	rc = 0;
 	goto out;
 fail:
 	am_error_set(err, AM_EFAIL, "cannot write ledger pack in '%s': %s", dir,
 		     git_error_last() ? git_error_last()->message : "libgit2 error");
 out:
+	git_indexer_free(ix);
+	git_odb_free(odb);
+	git_buf_dispose(&buf);
 	git_packbuilder_free(pb);
 	return rc;
 }
@@ -264,21 +277,51 @@ list_packs(const char *dir, struct pack **out)
 	return n;
 }
 
-/* How many of the smallest packs to merge: while the next pack is at most
- * twice the sum of the ones before it, it joins them. */
+/* How many of the smallest packs to merge, as git repack --geometric=2
+ * chooses: from the largest down, the packs that are each at least twice
+ * the next smaller one form the progression and stay; the rest are rolled
+ * into one, and so is any pack above them that the new pack would leave
+ * less than twice as large. */
 static size_t
 merge_span(const struct pack *v, size_t n)
 {
-	uint64_t sum;
-	size_t k;
+	uint64_t total = 0;
+	size_t i, split;
 
 	if (n < 2)
 		return 0;
-	for (sum = v[0].count, k = 1; k < n && v[k].count <= 2 * sum; k++)
-		sum += v[k].count;
-	if (k >= MERGE_MIN || (n > PACKS_MAX && k >= 2))
-		return k;
-	return n > PACKS_MAX ? n : 0;
+	for (i = n - 1; i > 0 && v[i].count >= 2 * (uint64_t)v[i - 1].count; i--)
+		;
+	split = i ? i + 1 : 0;
+	for (i = 0; i < split; i++)
+		total += v[i].count;
+	for (; split && split < n && v[split].count < 2 * total; split++)
+		total += v[split].count;
+	if (split >= MERGE_MIN || (n > PACKS_MAX && split >= 2))
+		return split;
+	return 0;
+}
+
+static void
+packs_free(struct pack *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+int
+am_objstore_merge_due(const char *gitdir)
+{
+	AM_AUTOFREE char *dir = am_xasprintf("%s/objects/pack", gitdir);
+	struct pack *v = NULL;
+	size_t n = list_packs(dir, &v);
+	int due = merge_span(v, n) > 0;
+
+	packs_free(v, n);
+	return due;
 }
 
 int
@@ -337,9 +380,7 @@ am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **er
 	}
 	rc = (int)k;
 out:
-	for (i = 0; i < n; i++)
-		free(v[i].name);
-	free(v);
+	packs_free(v, n);
 	free(all);
 	close(lock);
 	return rc;

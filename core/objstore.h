@@ -36,10 +36,15 @@ int am_objstore_flush(struct am_objstore *s, git_repository *repo, const char *g
 /* Forget the staged objects (a transaction that lost its race). */
 void am_objstore_discard(struct am_objstore *s);
 
-/* Merge small packs as described above.  Best effort and safe to race: the
- * merged pack is complete on disk before any pack it replaces is removed,
- * and only one process merges at a time.  Returns the number of packs
- * merged (0: nothing to do), or -1 with *err set. */
+/* Whether GITDIR's packs are due a merge (reads the pack index headers). */
+int am_objstore_merge_due(const char *gitdir);
+
+/* Merge packs as described above.  Best effort and safe to race: the merged
+ * pack is complete on disk before any pack it replaces is removed, and only
+ * one process merges at a time.  It takes time in proportion to what it
+ * merges (libgit2 searches deltas: about 0.1 ms an object measured), and
+ * the cascade reaches the largest pack now and then.  Returns the number of
+ * packs merged (0: none), or -1 with *err set. */
 int am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **err);
 
 #endif

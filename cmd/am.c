@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -399,36 +400,45 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 /* The environment variable that makes am a ledger pack merger. */
 #define PACK_MERGE_ENV "AM_PACK_MERGE"
 
-/* A detached copy of am merges a ledger's packs when the merge is too big
- * for a command to wait for (am-ledger(5), "Object storage"), as git
- * gc --auto detaches: double-forked so that it is nobody's zombie, in a
- * session of its own, with /dev/null for stdio and no other descriptor (a
- * test runner or a pipeline waiting for its output must not wait for it). */
+/* A detached copy of am merges a ledger's packs (am-ledger(5), "Object
+ * storage"), as git gc --auto detaches: posix_spawn (a vfork: the parent
+ * does not copy its page tables), a session of its own, /dev/null for
+ * stdio and no other descriptor, so that a test runner or a pipeline
+ * waiting for this command's output does not wait for the merge.  It is
+ * our child: reaped when the next one is started, or by init once we are
+ * gone. */
 static void
 merge_in_background(const char *gitdir)
 {
+	static pid_t last;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
 	char *env[] = { NULL, NULL }, *argv[] = { "am", NULL };
-	sigset_t none;
-	pid_t pid = fork();
-	int fd;
+	pid_t pid;
 
-	if (pid != 0) {
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
-		return;
-	}
-	if (setsid() < 0 || fork() != 0)
-		_exit(0);
-	fd = open("/dev/null", O_RDWR);
-	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-		_exit(1);
-	close_range(3, ~0U, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	if (last > 0 && waitpid(last, NULL, WNOHANG) != 0)
+		last = 0;
+	if (last > 0)
+		return; /* still merging */
 	env[0] = am_xasprintf(PACK_MERGE_ENV "=%s", gitdir);
-	execve("/proc/self/exe", argv, env);
-	_exit(127);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+					  POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+	posix_spawn_file_actions_adddup2(&fa, 0, 1);
+	posix_spawn_file_actions_adddup2(&fa, 0, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, env) == 0)
+		last = pid;
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(env[0]);
 }
 
 int

@@ -56,6 +56,8 @@ strv_clear(struct strv *s)
 }
 
 struct am_exec {
+	pid_t probe;           /* the sandbox probe's child while it runs, else 0 */
+	pid_t leased_by;       /* the process the lease names (preflight writes it) */
 	const struct am_authz *auth;
 	struct am_exec_req req;
 	struct am_profile profile;
@@ -87,6 +89,8 @@ am_exec_free(struct am_exec *x)
 {
 	if (x == NULL)
 		return;
+	if (x->probe > 0)
+		am_sandbox_probe_finish(x->probe, &x->features);
 	if (x->have_profile)
 		am_profile_free(&x->profile);
 	am_decision_free(&x->entry_decision);
@@ -230,6 +234,9 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	int rc = -1;
 
 	*out = NULL;
+	/* The kernel probe forks a child that tries the namespaces: it runs
+	 * while the profile, policy and grants are worked out. */
+	x->probe = am_sandbox_probe_start();
 	x->auth = a;
 	x->req = *r;
 	if (r->argv == NULL || r->argv[0] == NULL) {
@@ -372,7 +379,10 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	else
 		x->cwd = am_xstrdup(root);
 	x->naccounts = am_budget_accounts(a, x->accounts);
-	if (am_sandbox_probe(&x->features) < 0) {
+	rc = am_sandbox_probe_finish(x->probe, &x->features);
+	x->probe = 0;
+	if (rc < 0) {
+		rc = -1;
 		am_error_set(err, AM_EDENIED, "cannot probe the kernel's sandbox mechanisms");
 		goto out;
 	}
@@ -703,8 +713,10 @@ am_exec_preflight(struct am_ledger *l, struct am_exec *x, char **existing, struc
 	{
 		AM_AUTOFREE char *dir = am_exec_dir(x->op);
 
-		if (am_mkdir_p(dir, 0700, NULL) == 0)
+		if (am_mkdir_p(dir, 0700, NULL) == 0) {
 			write_lease(dir, x->op);
+			x->leased_by = getpid();
+		}
 	}
 	return 0;
 }
@@ -1027,7 +1039,10 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	}
 	crypto_hash_sha256_init(&so.h);
 	crypto_hash_sha256_init(&se.h);
-	write_lease(dir, x->op);
+	/* The lease names the supervisor: written again only when that is
+	 * not the process that just wrote it (--detach forks one). */
+	if (x->leased_by != getpid())
+		write_lease(dir, x->op);
 	last_lease = mono_ms();
 	/* The writable paths' baseline: what is there before the command
 	 * starts is not the execution's. */

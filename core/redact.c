@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sodium.h>
 
 #include "redact.h"
@@ -1899,17 +1900,42 @@ opened:
 
 /* ---- the streaming window --------------------------------------------- */
 
+/* The buffers that hold text being scanned (secrets among it) come
+ * straight from mmap and go back with munmap: the kernel zeroes the pages
+ * before anyone else gets them, nothing of them stays in this process's
+ * heap for a later allocation to find, and they are left out of core
+ * dumps.  Wiping them with sodium_memzero before free() instead touched
+ * every page of 2.6 MB, used or not: 2.5 ms for each scanner, most of
+ * what recording one execution's argv cost. */
+static void *
+secret_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		abort(); /* like am_xmalloc */
+	madvise(p, n, MADV_DONTDUMP);
+	return p;
+}
+
+static void
+secret_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
+}
+
 static void
 te_init(struct te *te, struct am_redact *r, int mapped)
 {
 	memset(te, 0, sizeof(*te));
 	te->r = r;
 	te->mapped = mapped;
-	te->lb = am_xmalloc(TE_CAP + 8);
+	te->lb = secret_alloc(TE_CAP + 8);
 	te->lb[0] = 0;
 	if (mapped) {
 		te->map = am_xmalloc((TE_CAP + 8) * sizeof(*te->map));
-		te->rb = am_xmalloc(TE_RCAP + 16);
+		te->rb = secret_alloc(TE_RCAP + 16);
 		te->map[0] = 0;
 	}
 }
@@ -1917,13 +1943,9 @@ te_init(struct te *te, struct am_redact *r, int mapped)
 static void
 te_destroy(struct te *te)
 {
-	if (te->lb)
-		sodium_memzero(te->lb, TE_CAP + 8);
-	if (te->rb)
-		sodium_memzero(te->rb, TE_RCAP + 16);
-	free(te->lb);
+	secret_free(te->lb, TE_CAP + 8);
 	free(te->map);
-	free(te->rb);
+	secret_free(te->rb, TE_RCAP + 16);
 	free(te->hits.v);
 	sodium_memzero(&te->hst, sizeof(te->hst));
 	memset(te, 0, sizeof(*te));
@@ -2990,8 +3012,8 @@ am_redact_new(void)
 	r = am_xcalloc(1, sizeof(*r));
 	randombytes_buf(r->salt, sizeof(r->salt));
 	r->obuf = am_xmalloc(OUTBUF);
-	r->dec = am_xmalloc(DECMAX * 2 + 16);
-	r->sbuf = am_xmalloc(SBUF + 8);
+	r->dec = secret_alloc(DECMAX * 2 + 16);
+	r->sbuf = secret_alloc(SBUF + 8);
 	r->dsrc = am_xmalloc((DECMAX * 2 + 16) * sizeof(*r->dsrc));
 	r->dend = am_xmalloc((DECMAX * 2 + 16) * sizeof(*r->dend));
 	te_init(&r->text, r, 0);
@@ -3007,10 +3029,8 @@ am_redact_free(struct am_redact *r)
 	sodium_memzero(r->salt, sizeof(r->salt));
 	te_destroy(&r->text);
 	te_destroy(&r->str);
-	sodium_memzero(r->dec, DECMAX * 2 + 16);
-	free(r->dec);
-	sodium_memzero(r->sbuf, SBUF + 8);
-	free(r->sbuf);
+	secret_free(r->dec, DECMAX * 2 + 16);
+	secret_free(r->sbuf, SBUF + 8);
 	free(r->shits.v);
 	free(r->dsrc);
 	free(r->dend);

@@ -11,8 +11,9 @@
  *   clone(NEWUSER|NEWNS|NEWPID|   -> waits for "go"
  *         NEWIPC|NEWUTS[|NEWNET])
  *   uid_map/gid_map written,
- *   child put in the cgroups
- *   "go" -------------------------> hostname, loopback, mounts,
+ *   child put in the v2 cgroups
+ *   "go" -------------------------> joins its v1 cgroups itself,
+ *                                   hostname, loopback, mounts,
  *   keeps the scratch's fd  <------ sends the scratch tmpfs's fd,
  *                                   a fresh /proc, every mount noexec
  *                                   but the library directories and
@@ -912,22 +913,28 @@ out:
 
 /* ---- probe, check, describe ----------------------------------------- */
 
+pid_t
+am_sandbox_probe_start(void)
+{
+	/* In a child: unsharing changes the caller for good.  All the
+	 * namespaces start uses, in one call, as start makes them. */
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
+			      CLONE_NEWUTS | CLONE_NEWNET) == 0 ? 0 : 1);
+	return pid;
+}
+
 int
-am_sandbox_probe(struct am_sandbox_features *f)
+am_sandbox_probe_finish(pid_t pid, struct am_sandbox_features *f)
 {
 	struct cg_layout l;
 	uint32_t act = SECCOMP_RET_ERRNO;
-	pid_t pid;
 	int st = 1;
 
 	memset(f, 0, sizeof *f);
 	f->root = geteuid() == 0;
-	/* In a child: unsharing changes the caller for good.  All the
-	 * namespaces start uses, in one call, as start makes them. */
-	pid = fork();
-	if (pid == 0)
-		_exit(unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
-			      CLONE_NEWUTS | CLONE_NEWNET) == 0 ? 0 : 1);
 	if (pid > 0) {
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
@@ -945,6 +952,12 @@ am_sandbox_probe(struct am_sandbox_features *f)
 	snprintf(f->cgroup_mode, sizeof f->cgroup_mode, "%s", l.mode);
 	cg_layout_free(&l);
 	return 0;
+}
+
+int
+am_sandbox_probe(struct am_sandbox_features *f)
+{
+	return am_sandbox_probe_finish(am_sandbox_probe_start(), f);
 }
 
 cJSON *
@@ -1305,6 +1318,7 @@ struct ctx {
 	int sock;        /* child end: "go" in, a failed step out; close-on-exec */
 	int net;
 	char tmpfs_opts[64];
+	char *cg_join[CG_N + 1]; /* cgroup v1 "tasks" files the init joins itself */
 	char **rebind;   /* real paths under /tmp to bind back over the new /tmp */
 	int *rebind_fd;  /* O_PATH fds to them, opened by the init */
 	size_t nrebind;
@@ -1607,6 +1621,20 @@ child_mounts(const struct ctx *c)
 	child_noexec(c);
 }
 
+/* The init joins its cgroup v1 groups (cg_join_plan, below, says why). */
+static void
+child_cgroups(const struct ctx *c)
+{
+	int i, fd;
+
+	for (i = 0; c->cg_join[i]; i++) {
+		fd = open(c->cg_join[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			child_fail(c, "join the cgroup", c->cg_join[i], errno);
+		close(fd);
+	}
+}
+
 /* Network: bring the new namespace's loopback up for AM_NET_LOOPBACK. */
 static void
 child_net(const struct ctx *c)
@@ -1800,6 +1828,7 @@ init_main(struct ctx *c)
 	prctl(PR_SET_NAME, "am-init", 0, 0, 0);
 	if (read(c->sock, &go, 1) != 1 || go != 'g')
 		_exit(SETUP_FAILED);
+	child_cgroups(c);
 
 	if (sethostname(SANDBOX_HOSTNAME, sizeof SANDBOX_HOSTNAME - 1) < 0)
 		child_fail(c, "sethostname", NULL, errno);
@@ -1887,6 +1916,8 @@ ctx_free(struct ctx *c)
 	free(c->prog.filter);
 	strv_free(c->libs);
 	strv_free(c->rwlibs);
+	for (i = 0; c->cg_join[i]; i++)
+		free(c->cg_join[i]);
 	free(c->lib_exec);
 	free(c->exe_exec);
 }
@@ -2167,7 +2198,31 @@ fail:
 	return rc;
 }
 
-/* Put pid (the init, before it goes on) into each of our cgroups. */
+/* Moving another process into a cgroup takes the kernel's global
+ * threadgroup lock for writing, which waits for an RCU grace period: 5 to
+ * 20 ms measured here, a third of a whole execution.  A single thread
+ * moving itself through a cgroup v1 "tasks" file skips that lock (the
+ * kernel only needs it to keep a thread group still).  So for v1 the init,
+ * still single-threaded and before it forks the command, writes "0" to
+ * each "tasks" file itself; v2 has no such file, and the parent moves the
+ * init there (cg_attach). */
+static void
+cg_join_plan(struct ctx *c, const struct am_sandbox *sb)
+{
+	int i, j, n = 0;
+
+	for (i = 0; i < CG_N; i++) {
+		if (sb->cg[i] == NULL || sb->cgver[i] != 1)
+			continue;
+		for (j = 0; j < i; j++)
+			if (sb->cg[j] && strcmp(sb->cg[j], sb->cg[i]) == 0)
+				break;
+		if (j == i)
+			c->cg_join[n++] = am_xasprintf("%s/tasks", sb->cg[i]);
+	}
+}
+
+/* Put pid (the init, before it goes on) into each of our cgroup v2 groups. */
 static int
 cg_attach(struct am_sandbox *sb, pid_t pid, struct am_error **err)
 {
@@ -2176,8 +2231,8 @@ cg_attach(struct am_sandbox *sb, pid_t pid, struct am_error **err)
 
 	snprintf(num, sizeof num, "%d", (int)pid);
 	for (i = 0; i < CG_N; i++) {
-		if (sb->cg[i] == NULL)
-			continue;
+		if (sb->cg[i] == NULL || sb->cgver[i] != 2)
+			continue; /* v1: the init joins itself (cg_join_plan) */
 		for (j = 0; j < i; j++)
 			if (sb->cg[j] && strcmp(sb->cg[j], sb->cg[i]) == 0)
 				break;
@@ -2321,6 +2376,7 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	}
 	if (cg_setup(sb, p, name, err) < 0)
 		goto fail;
+	cg_join_plan(&c, sb);
 	rlimits_plan(&c, sb->cg[CG_MEM] != NULL, sb->cg[CG_PIDS] != NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		am_error_set(err, AM_EFAIL, "sandbox setup failed: socketpair: %s", strerror(errno));

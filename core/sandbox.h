@@ -71,6 +71,11 @@ struct am_sandbox_features {
 };
 
 int am_sandbox_probe(struct am_sandbox_features *f);
+/* The same in two steps, so that the caller works while the probe's child
+ * tries the namespaces: start returns its pid (or -1: no user namespace),
+ * which finish reaps. */
+pid_t am_sandbox_probe_start(void);
+int am_sandbox_probe_finish(pid_t pid, struct am_sandbox_features *f);
 /* cJSON describing f (for am version --features and --dry-run). */
 cJSON *am_sandbox_features_json(const struct am_sandbox_features *f);
 /* Refuse (AM_EDENIED) a plan that needs what f lacks, naming it, e.g.

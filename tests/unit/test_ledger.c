@@ -2,6 +2,7 @@
  * crashes: 4 processes x 250 operations at once, then writers killed with
  * SIGKILL at random moments; the ledger must always open and verify, and
  * every operation must be whole or absent. */
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <ftw.h>
@@ -221,6 +222,29 @@ main(void)
 	after = count_ops(r.root, 1);
 	T_OK(after == before + (quick ? 100 : 1000));
 	printf("concurrent: %zu operations after 4 writers\n", after);
+	/* One pack per commit, merged geometrically while the writers raced
+	 * (each merged inline: no background merger is set here): a few
+	 * packs, not a thousand, and no loose objects. */
+	{
+		AM_AUTOFREE char *packs = am_xasprintf("%s/.am/ledger.git/objects/pack", r.root);
+		AM_AUTOFREE char *objs = am_xasprintf("%s/.am/ledger.git/objects", r.root);
+		DIR *d = opendir(packs);
+		struct dirent *e;
+		int n = 0, fanout = 0;
+
+		while (d && (e = readdir(d)) != NULL)
+			n += strlen(e->d_name) > 5 && strcmp(e->d_name + strlen(e->d_name) - 5, ".pack") == 0;
+		if (d)
+			closedir(d);
+		d = opendir(objs);
+		while (d && (e = readdir(d)) != NULL)
+			fanout += strlen(e->d_name) == 2 && e->d_name[0] != '.';
+		if (d)
+			closedir(d);
+		printf("packs: %d\n", n);
+		T_OK(n >= 1 && n <= 16);
+		T_OK(fanout == 0); /* no loose object directories */
+	}
 
 	/* Writers killed at random moments: 200 kills (20 when quick). */
 	for (kills = 0; kills < (quick ? 20 : 200); kills++) {

@@ -272,7 +272,8 @@ list_packs(const char *dir, struct pack **out)
 		v[n++].count = (uint32_t)c;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), pack_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), pack_cmp);
 	*out = v;
 	return n;
 }
@@ -369,7 +370,8 @@ am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **er
 	 * both do).  A merged pack with exactly the bytes of an old one has
 	 * its name: that one stays. */
 	for (i = 0; i < k; i++) {
-		static const char *const ext[] = { "idx", "pack", "rev" };
+		/* what libgit2 and git keep beside a pack */
+		static const char *const ext[] = { "idx", "pack", "rev", "bitmap", "mtimes" };
 		size_t j;
 
 		for (j = 0; j < sizeof(ext) / sizeof(*ext) && strcmp(v[i].name, merged) != 0; j++) {

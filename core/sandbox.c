@@ -231,54 +231,43 @@ static const struct ll_rule ll_system[] = {
 	{ "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE, "device" },
 };
 
+/* The PT_INTERP segment's offset and size into off and sz: the 32- and
+ * 64-bit layouts differ only in their field widths.  (In elf_interp.) */
+#define ELF_FIND_INTERP(Ehdr, Phdr)                                                        \
+	do {                                                                               \
+		Ehdr eh;                                                                   \
+		Phdr ph;                                                                   \
+		if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||                  \
+		    eh.e_phentsize != sizeof ph)                                           \
+			return NULL;                                                       \
+		for (i = 0; i < eh.e_phnum && i < 256; i++) {                              \
+			if (pread(fd, &ph, sizeof ph,                                      \
+				  (off_t)(eh.e_phoff + (uint64_t)i * sizeof ph)) != (ssize_t)sizeof ph) \
+				return NULL;                                               \
+			if (ph.p_type == PT_INTERP) {                                      \
+				off = ph.p_offset, sz = ph.p_filesz;                       \
+				break;                                                     \
+			}                                                                  \
+		}                                                                          \
+	} while (0)
+
 /* The PT_INTERP of an ELF file (the dynamic loader it names), or NULL. */
 static char *
 elf_interp(const char *path)
 {
 	unsigned char id[EI_NIDENT];
 	AM_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	uint64_t phoff, off = 0, sz = 0;
-	unsigned phnum, phentsize, i;
+	uint64_t off = 0, sz = 0;
+	unsigned i;
 	char *s;
 
 	if (fd < 0 || pread(fd, id, sizeof id, 0) != (ssize_t)sizeof id ||
 	    memcmp(id, ELFMAG, SELFMAG) != 0)
 		return NULL;
-	if (id[EI_CLASS] == ELFCLASS64) {
-		Elf64_Ehdr eh;
-		if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
-			return NULL;
-		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-		if (phentsize != sizeof(Elf64_Phdr))
-			return NULL;
-		for (i = 0; i < phnum && i < 256; i++) {
-			Elf64_Phdr ph;
-			if (pread(fd, &ph, sizeof ph, (off_t)(phoff + (uint64_t)i * phentsize)) !=
-			    (ssize_t)sizeof ph)
-				return NULL;
-			if (ph.p_type == PT_INTERP) {
-				off = ph.p_offset, sz = ph.p_filesz;
-				break;
-			}
-		}
-	} else if (id[EI_CLASS] == ELFCLASS32) {
-		Elf32_Ehdr eh;
-		if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
-			return NULL;
-		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-		if (phentsize != sizeof(Elf32_Phdr))
-			return NULL;
-		for (i = 0; i < phnum && i < 256; i++) {
-			Elf32_Phdr ph;
-			if (pread(fd, &ph, sizeof ph, (off_t)(phoff + (uint64_t)i * phentsize)) !=
-			    (ssize_t)sizeof ph)
-				return NULL;
-			if (ph.p_type == PT_INTERP) {
-				off = ph.p_offset, sz = ph.p_filesz;
-				break;
-			}
-		}
-	}
+	if (id[EI_CLASS] == ELFCLASS64)
+		ELF_FIND_INTERP(Elf64_Ehdr, Elf64_Phdr);
+	else if (id[EI_CLASS] == ELFCLASS32)
+		ELF_FIND_INTERP(Elf32_Ehdr, Elf32_Phdr);
 	if (sz < 2 || sz > PATH_MAX)
 		return NULL;
 	s = am_xcalloc(1, (size_t)sz + 1);

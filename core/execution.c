@@ -479,7 +479,7 @@ am_exec_plan_json(const struct am_exec *x)
 	return doc;
 }
 
-static void write_lease(const char *dir, const char *op);
+static void write_lease(const char *op);
 
 /* ---- commit 1: preflight ---- */
 
@@ -714,7 +714,7 @@ am_exec_preflight(struct am_ledger *l, struct am_exec *x, char **existing, struc
 		AM_AUTOFREE char *dir = am_exec_dir(x->op);
 
 		if (am_mkdir_p(dir, 0700, NULL) == 0) {
-			write_lease(dir, x->op);
+			write_lease(x->op);
 			x->leased_by = getpid();
 		}
 	}
@@ -836,16 +836,35 @@ stream_json(struct stream *s)
 	return o;
 }
 
-static void
-write_lease(const char *dir, const char *op)
+/* Leases live apart from the executions' log directories, one file each
+ * while a supervisor runs, so that finding the lost ones reads the live
+ * few, not every execution this machine ever ran. */
+static char *
+lease_path(const char *op_or_uuid)
 {
-	AM_AUTOFREE char *path = am_xasprintf("%s/lease.json", dir);
+	AM_AUTOFREE char *state = am_state_dir();
+	const char *u = strrchr(op_or_uuid, ':') ? strrchr(op_or_uuid, ':') + 1 : op_or_uuid;
+
+	return am_xasprintf("%s/leases/%s.json", state, u);
+}
+
+static void
+write_lease(const char *op)
+{
+	AM_AUTOFREE char *path = lease_path(op);
 	char exp[21];
 	char *doc;
 
 	am_time_format(exp, am_now() + AM_LEASE_SECONDS);
 	doc = am_xasprintf("{\"operation\":\"%s\",\"pid\":%d,\"expiresAt\":\"%s\"}\n", op, (int)getpid(), exp);
-	am_write_file_atomic(path, doc, strlen(doc), 0600, 0, NULL);
+	if (am_write_file_atomic(path, doc, strlen(doc), 0600, 0, NULL) < 0) {
+		*strrchr(path, '/') = '\0'; /* the first lease on this machine */
+		if (am_mkdir_p(path, 0700, NULL) == 0) {
+			free(path);
+			path = lease_path(op);
+			am_write_file_atomic(path, doc, strlen(doc), 0600, 0, NULL);
+		}
+	}
 	free(doc);
 }
 
@@ -1042,7 +1061,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	/* The lease names the supervisor: written again only when that is
 	 * not the process that just wrote it (--detach forks one). */
 	if (x->leased_by != getpid())
-		write_lease(dir, x->op);
+		write_lease(x->op);
 	last_lease = mono_ms();
 	/* The writable paths' baseline: what is there before the command
 	 * starts is not the execution's. */
@@ -1269,7 +1288,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 					last_commit = now;
 				}
 				if (now - last_lease >= 5000) {
-					write_lease(dir, x->op);
+					write_lease(x->op);
 					last_lease = now;
 				}
 			}
@@ -1446,7 +1465,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 		}
 	}
 	{
-		AM_AUTOFREE char *lp = am_xasprintf("%s/lease.json", dir);
+		AM_AUTOFREE char *lp = lease_path(x->op);
 
 		unlink(lp);
 	}
@@ -1575,9 +1594,9 @@ lease_alive(const cJSON *lease, int64_t *expires)
 }
 
 static cJSON *
-read_lease(const char *dir)
+read_lease(const char *op_or_uuid)
 {
-	AM_AUTOFREE char *path = am_xasprintf("%s/lease.json", dir);
+	AM_AUTOFREE char *path = lease_path(op_or_uuid);
 	AM_AUTOFREE char *data = NULL;
 	size_t len;
 
@@ -1590,7 +1609,7 @@ int
 am_exec_sweep(struct am_ledger *l, struct am_error **err)
 {
 	AM_AUTOFREE char *state = am_state_dir();
-	AM_AUTOFREE char *base = am_xasprintf("%s/executions", state);
+	AM_AUTOFREE char *base = am_xasprintf("%s/leases", state);
 	DIR *d = opendir(base);
 	struct dirent *e;
 	int marked = 0;
@@ -1598,15 +1617,15 @@ am_exec_sweep(struct am_ledger *l, struct am_error **err)
 	if (d == NULL)
 		return 0;
 	while ((e = readdir(d)) != NULL) {
-		AM_AUTOFREE char *dir = NULL;
+		AM_AUTOFREE char *uuid = NULL;
 		AM_AUTOFREE char *op = NULL;
 		cJSON *lease;
 		int64_t exp;
 
-		if (e->d_name[0] == '.' || strlen(e->d_name) != 36)
+		if (e->d_name[0] == '.' || strlen(e->d_name) != 41 || strcmp(e->d_name + 36, ".json") != 0)
 			continue;
-		dir = am_xasprintf("%s/%s", base, e->d_name);
-		lease = read_lease(dir);
+		uuid = am_xstrndup(e->d_name, 36);
+		lease = read_lease(uuid);
 		if (lease == NULL)
 			continue;
 		if (lease_alive(lease, &exp) || am_json_str(lease, "operation") == NULL) {
@@ -1616,7 +1635,7 @@ am_exec_sweep(struct am_ledger *l, struct am_error **err)
 		op = am_xstrdup(am_json_str(lease, "operation"));
 		cJSON_Delete(lease);
 		{
-			struct sweep_ctx c = { op, e->d_name, exp - AM_LEASE_SECONDS };
+			struct sweep_ctx c = { op, uuid, exp - AM_LEASE_SECONDS };
 			AM_AUTOFREE char *path = am_op_index_path(op);
 			AM_AUTOFREE char *probe = NULL;
 
@@ -1629,7 +1648,7 @@ am_exec_sweep(struct am_ledger *l, struct am_error **err)
 			}
 		}
 		{
-			AM_AUTOFREE char *lp = am_xasprintf("%s/lease.json", dir);
+			AM_AUTOFREE char *lp = lease_path(uuid);
 
 			unlink(lp);
 		}
@@ -1643,7 +1662,7 @@ int
 am_exec_cancel(struct am_ledger *l, const char *op_id, int grace, struct am_error **err)
 {
 	AM_AUTOFREE char *dir = am_exec_dir(op_id);
-	cJSON *lease = read_lease(dir), *idx = NULL;
+	cJSON *lease = read_lease(op_id), *idx = NULL;
 	int64_t exp, until;
 	const cJSON *pid;
 

@@ -333,7 +333,7 @@ assert r==[{"attempt":1,"exitCode":1,"errorClass":"nonzero_exit"},{"attempt":2,"
 	run am execution list
 	expect 0 "${op##*:}  failed"
 	final "$op" | json 'assert d["errorClass"]=="supervisor_lost", d'
-	[ ! -e "$(exec_dir "$op")/lease.json" ]
+	[ ! -e "$(lease "$op")" ]
 	# The sandbox died with its supervisor.
 	for ((i = 0; i < 50; i++)); do
 		pgrep -fx "sleep $m" >/dev/null || break

@@ -100,8 +100,11 @@ hostpid() {
 # The machine-local directory of an execution.
 exec_dir() { echo "$XDG_STATE_HOME/am/executions/${1##*:}"; }
 
+# lease OP: the file of its supervisor's lease.
+lease() { echo "$XDG_STATE_HOME/am/leases/${1##*:}.json"; }
+
 # supervisor OP: the pid its lease names.
-supervisor() { json 'print(d["pid"])' < "$(exec_dir "$1")/lease.json"; }
+supervisor() { json 'print(d["pid"])' < "$(lease "$1")"; }
 
 # The kernel features am sees, as JSON.
 features() { am --json version --features | json 'print(json.dumps(d["sandbox"]))'; }

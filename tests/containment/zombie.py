@@ -24,7 +24,7 @@ if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
 op = subprocess.run(sys.argv[1:], check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
 uuid = op.rsplit(":", 1)[1]
 state = os.environ.get("XDG_STATE_HOME", os.path.expanduser("~/.local/state"))
-with open(os.path.join(state, "am", "executions", uuid, "lease.json")) as f:
+with open(os.path.join(state, "am", "leases", uuid + ".json")) as f:
     pid = json.load(f)["pid"]
 
 

@@ -22,17 +22,6 @@ on_signal(int sig)
 	interrupted = sig;
 }
 
-/* The string member k of o, or "". */
-/* Milliseconds of the monotonic clock. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the progress bar (stderr, only on a terminal) ----------------------- */
 
 struct bar {
@@ -54,7 +43,7 @@ bar_cb(void *arg, const char *phase, uint64_t done, uint64_t total)
 		return 1;
 	if (!b->on)
 		return 0;
-	now = mono_ms();
+	now = am_mono_ms();
 	if (strcmp(b->phase, phase) == 0 && now - b->last < 100 && done < total)
 		return 0;
 	snprintf(b->phase, sizeof(b->phase), "%s", phase);

@@ -36,19 +36,10 @@ const char *const am_operation_types[] = {
 	NULL,
 };
 
-static int
-in_strv(const char *const *v, const char *s)
-{
-	for (; v && *v; v++)
-		if (strcmp(*v, s) == 0)
-			return 1;
-	return 0;
-}
-
 int
 am_operation_type_valid(const char *s)
 {
-	return in_strv(am_operation_types, s);
+	return am_strv_has(am_operation_types, s);
 }
 
 static int
@@ -955,8 +946,6 @@ create_txn(struct am_txn *t, void *arg, struct am_error **err)
 	AM_AUTOFREE char *pub = NULL;
 	AM_AUTOFREE char *fpr = am_key_fingerprint(c->signer);
 	struct am_key pubk = { 0 };
-	size_t len;
-	char *bytes;
 	int64_t v = 0;
 	int rc = -1;
 
@@ -1012,11 +1001,8 @@ create_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddStringToObject(idx, "expiresAt", exp);
 	cJSON_AddBoolToObject(idx, "revoked", 0);
 	cJSON_AddStringToObject(idx, "operation", c->op);
-	bytes = am_canon_dump(idx, &len, err);
-	if (bytes == NULL)
+	if (am_txn_put_json(t, path, idx, err) < 0)
 		goto out;
-	am_txn_put_file(t, path, bytes, len);
-	free(bytes);
 	details = cJSON_CreateObject();
 	cJSON_AddStringToObject(details, "delegationRef", ref);
 	cJSON_AddStringToObject(details, "delegation", c->jti);
@@ -1149,7 +1135,7 @@ delegation_create(struct am_ledger *l, struct am_txn *t, const struct am_authz *
 		if (am_profile_resolve(l, am_json_str(am, "profile"), &prof, err) < 0) {
 			/* A delegation to create that very profile may name one
 			 * that does not exist yet; any other must exist. */
-			if ((*err)->cls != AM_ENOTFOUND || !in_strv(r->operations, "agent_machine.profile.create"))
+			if ((*err)->cls != AM_ENOTFOUND || !am_strv_has(r->operations, "agent_machine.profile.create"))
 				goto out;
 			am_error_free(*err);
 			*err = NULL;
@@ -1234,7 +1220,6 @@ revoke_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON *idx = NULL, *doc = NULL, *details;
 	char ref[AM_ID_LEN], now[21];
 	size_t len;
-	char *bytes;
 	int rc = -1;
 
 	if (am_txn_read(t, path, &data, &len, err) < 0)
@@ -1262,11 +1247,8 @@ revoke_txn(struct am_txn *t, void *arg, struct am_error **err)
 		goto out;
 	cJSON_ReplaceItemInObjectCaseSensitive(idx, "revoked", cJSON_CreateTrue());
 	cJSON_AddStringToObject(idx, "revocation", ref);
-	bytes = am_canon_dump(idx, &len, err);
-	if (bytes == NULL)
+	if (am_txn_put_json(t, path, idx, err) < 0)
 		goto out;
-	am_txn_put_file(t, path, bytes, len);
-	free(bytes);
 	details = cJSON_CreateObject();
 	cJSON_AddStringToObject(details, "delegation", c->jti);
 	cJSON_AddStringToObject(details, "revocationRef", ref);

@@ -66,14 +66,8 @@ static int
 store_account(struct am_txn *t, const char *name, const cJSON *acct, struct am_error **err)
 {
 	AM_AUTOFREE char *path = acct_path(name);
-	size_t len;
-	char *bytes = am_canon_dump(acct, &len, err);
 
-	if (bytes == NULL)
-		return -1;
-	am_txn_put_file(t, path, bytes, len);
-	free(bytes);
-	return 0;
+	return am_txn_put_json(t, path, acct, err);
 }
 
 static int64_t

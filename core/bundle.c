@@ -83,16 +83,6 @@ static const char *const runtime_dirs[] = {
 	"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", NULL,
 };
 
-/* Is s one of the NULL-terminated v? */
-static int
-in_list(const char *const *v, const char *s)
-{
-	for (; *v; v++)
-		if (strcmp(*v, s) == 0)
-			return 1;
-	return 0;
-}
-
 /* Does s end with suf? */
 static int
 ends_with(const char *s, const char *suf)
@@ -118,7 +108,7 @@ pick(const cJSON *o, const char *const *keys)
 	const cJSON *v;
 
 	cJSON_ArrayForEach(v, o)
-		if (v->string && in_list(keys, v->string))
+		if (v->string && am_strv_has(keys, v->string))
 			cJSON_AddItemToObject(out, v->string, cJSON_Duplicate(v, 1));
 	return out;
 }
@@ -697,6 +687,43 @@ write_operations(struct bw *b)
 	return entry_end(b);
 }
 
+/* A line for each artifact the list (an operation's ids of what) names,
+ * with its fields picked, if its tfield is not before --since; *count
+ * counts the lines.  With want_profile, the profile an artifact names (a
+ * decision's) goes into profiles.jsonl too. */
+static int
+write_artifact_lines(struct bw *b, const char *op, const cJSON *list, const char *what,
+		     const char *const *fields, const char *tfield, int want_profile,
+		     uint64_t *count)
+{
+	const cJSON *ref;
+	int rc = 0;
+
+	cJSON_ArrayForEach(ref, list) {
+		cJSON *doc = NULL, *line;
+		const char *p;
+
+		if (!cJSON_IsString(ref))
+			return am_error_set(b->err, AM_EINTEGRITY, "operation %s: bad %s list", op, what);
+		if (am_ledger_artifact(b->l, ref->valuestring, &doc, b->err) < 0)
+			return -1;
+		if (want_profile && (p = am_json_str(doc, "profile")) && b->profiles_wanted &&
+		    !cJSON_HasObjectItem(b->profiles_wanted, p))
+			cJSON_AddTrueToObject(b->profiles_wanted, p);
+		if (since_ok(b, doc, tfield)) {
+			line = pick(doc, fields);
+			cJSON_AddStringToObject(line, "artifactId", ref->valuestring);
+			rc = entry_json_line(b, line);
+			cJSON_Delete(line);
+			(*count)++;
+		}
+		cJSON_Delete(doc);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ledger/events.jsonl: the events of each operation, oldest first. */
 static int
 write_events(struct bw *b)
@@ -707,34 +734,12 @@ write_events(struct bw *b)
 		return -1;
 	for (i = 0; i < b->nops; i++) {
 		cJSON *idx = NULL;
-		const cJSON *ev;
-		int rc = 0;
+		int rc;
 
 		if (am_op_index(b->l, b->ops[i].id, &idx, b->err) < 0)
 			return -1;
-		cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(idx, "events")) {
-			cJSON *doc = NULL, *line;
-
-			if (!cJSON_IsString(ev)) {
-				rc = am_error_set(b->err, AM_EINTEGRITY, "operation %s: bad event list",
-						  b->ops[i].id);
-				break;
-			}
-			if (am_ledger_artifact(b->l, ev->valuestring, &doc, b->err) < 0) {
-				rc = -1;
-				break;
-			}
-			if (since_ok(b, doc, "at")) {
-				line = pick(doc, event_fields);
-				cJSON_AddStringToObject(line, "artifactId", ev->valuestring);
-				rc = entry_json_line(b, line);
-				cJSON_Delete(line);
-				b->nevents++;
-			}
-			cJSON_Delete(doc);
-			if (rc < 0)
-				break;
-		}
+		rc = write_artifact_lines(b, b->ops[i].id, cJSON_GetObjectItemCaseSensitive(idx, "events"),
+					  "event", event_fields, "at", 0, &b->nevents);
 		cJSON_Delete(idx);
 		if (rc < 0)
 			return -1;
@@ -752,40 +757,16 @@ write_decisions(struct bw *b)
 		return -1;
 	for (i = 0; i < b->nops; i++) {
 		cJSON *idx = NULL, *snap = NULL;
-		const cJSON *ref;
-		int rc = 0;
+		int rc;
 
 		if (op_snapshot(b, b->ops[i].id, &idx, &snap) < 0) {
 			cJSON_Delete(idx);
 			return -1;
 		}
-		cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(snap, "decisionRefs")) {
-			cJSON *doc = NULL, *line;
-			const char *p;
-
-			if (!cJSON_IsString(ref)) {
-				rc = am_error_set(b->err, AM_EINTEGRITY, "operation %s: bad decision list",
-						  b->ops[i].id);
-				break;
-			}
-			if (am_ledger_artifact(b->l, ref->valuestring, &doc, b->err) < 0) {
-				rc = -1;
-				break;
-			}
-			if ((p = am_json_str(doc, "profile")) && b->profiles_wanted &&
-			    !cJSON_HasObjectItem(b->profiles_wanted, p))
-				cJSON_AddTrueToObject(b->profiles_wanted, p);
-			if (since_ok(b, doc, "decidedAt")) {
-				line = pick(doc, decision_fields);
-				cJSON_AddStringToObject(line, "artifactId", ref->valuestring);
-				rc = entry_json_line(b, line);
-				cJSON_Delete(line);
-				b->ndecisions++;
-			}
-			cJSON_Delete(doc);
-			if (rc < 0)
-				break;
-		}
+		rc = write_artifact_lines(b, b->ops[i].id,
+					  cJSON_GetObjectItemCaseSensitive(snap, "decisionRefs"),
+					  "decision", decision_fields, "decidedAt", 1,
+					  &b->ndecisions);
 		cJSON_Delete(idx);
 		cJSON_Delete(snap);
 		if (rc < 0)
@@ -876,16 +857,6 @@ read_line(const char *path)
 	return am_xstrdup(buf);
 }
 
-/* Milliseconds of the monotonic clock. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run "PATH --version" with a fixed environment and no input: the last word
  * of its first line, and its "spec:" line if any.  Bounded in time (a
  * wedged runtime must not wedge am) and in size. */
@@ -900,7 +871,7 @@ runtime_version(const char *path)
 	int p[2], status = 0;
 	pid_t pid;
 	cJSON *o = cJSON_CreateObject();
-	int64_t deadline = mono_ms() + RUNTIME_TIMEOUT_MS;
+	int64_t deadline = am_mono_ms() + RUNTIME_TIMEOUT_MS;
 
 	cJSON_AddStringToObject(o, "path", path);
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -919,7 +890,7 @@ runtime_version(const char *path)
 	close(p[1]);
 	while (len < sizeof(out) - 1) {
 		struct pollfd pf = { .fd = p[0], .events = POLLIN };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - am_mono_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
@@ -1100,7 +1071,7 @@ machine_facts(struct bw *b)
 			AM_AUTOFREE char *name = eq ? am_xstrndup(sorted[i], (size_t)(eq - sorted[i]))
 						    : am_xstrdup(sorted[i]);
 
-			if (eq && in_list(env_values, name))
+			if (eq && am_strv_has(env_values, name))
 				cJSON_AddStringToObject(env, name, eq + 1);
 			else
 				cJSON_AddItemToArray(names, cJSON_CreateString(name));
@@ -1877,9 +1848,8 @@ am_bundle_record(struct am_txn *t, const char *op_id, const cJSON *artifact, cha
 {
 	const char *digest = am_json_str(artifact, "digest");
 	AM_AUTOFREE char *path = NULL;
-	AM_AUTOFREE char *bytes = NULL;
 	cJSON *idx;
-	size_t len;
+	int rc;
 
 	if (digest == NULL)
 		return am_error_set(err, AM_EUSAGE, "bundle artifact has no digest");
@@ -1892,13 +1862,10 @@ am_bundle_record(struct am_txn *t, const char *op_id, const cJSON *artifact, cha
 	cJSON_AddStringToObject(idx, "digest", digest);
 	cJSON_AddItemToObject(idx, "size",
 			      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(artifact, "size"), 1));
-	bytes = am_canon_dump(idx, &len, err);
-	cJSON_Delete(idx);
-	if (bytes == NULL)
-		return -1;
 	path = bundle_index_path(digest);
-	am_txn_put_file(t, path, bytes, len);
-	return 0;
+	rc = am_txn_put_json(t, path, idx, err);
+	cJSON_Delete(idx);
+	return rc;
 }
 
 /* ---- scan --------------------------------------------------------------- */

@@ -498,19 +498,6 @@ idem_path(const char *key)
 	return am_xasprintf("idempotency/%.2s/%s", h, h);
 }
 
-static int
-put_json(struct am_txn *t, const char *path, const cJSON *doc, struct am_error **err)
-{
-	size_t len;
-	char *bytes = am_canon_dump(doc, &len, err);
-
-	if (bytes == NULL)
-		return -1;
-	am_txn_put_file(t, path, bytes, len);
-	free(bytes);
-	return 0;
-}
-
 static char *
 exec_index_path(const char *uuid)
 {
@@ -661,7 +648,7 @@ preflight_txn(struct am_txn *t, void *arg, struct am_error **err)
 	{
 		AM_AUTOFREE char *ep = exec_index_path(x->uuid);
 
-		rc = put_json(t, ep, idx, err);
+		rc = am_txn_put_json(t, ep, idx, err);
 	}
 	cJSON_Delete(idx);
 	if (rc < 0)
@@ -736,15 +723,6 @@ on_signal(int sig)
 	errno = saved;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* localDiskBytes as measured: the scratch tmpfs in use (fstatfs of the
  * descriptor the sandbox hands over, cheap, every turn of the loop) plus
  * how much the writable paths grew since the baseline taken before the
@@ -765,7 +743,7 @@ struct disk_meter {
 static void
 disk_walk(struct disk_meter *m, int baseline)
 {
-	int64_t t0 = mono_ms(), took;
+	int64_t t0 = am_mono_ms(), took;
 	uint64_t now = 0;
 
 	am_sandbox_disk_usage(m->roots, m->skip, &now); /* what it could not read: not counted */
@@ -773,8 +751,8 @@ disk_walk(struct disk_meter *m, int baseline)
 		m->baseline = now;
 	else
 		m->growth = now > m->baseline ? now - m->baseline : 0;
-	took = mono_ms() - t0;
-	m->next_walk = mono_ms() + (took * 10 > 1000 ? took * 10 : 1000);
+	took = am_mono_ms() - t0;
+	m->next_walk = am_mono_ms() + (took * 10 > 1000 ? took * 10 : 1000);
 }
 
 /* Sample the scratch (and walk the writable paths when it is time, or
@@ -784,7 +762,7 @@ disk_sample(struct disk_meter *m, const struct am_sandbox *sb, int force)
 {
 	uint64_t s;
 
-	if (force || mono_ms() >= m->next_walk)
+	if (force || am_mono_ms() >= m->next_walk)
 		disk_walk(m, 0);
 	if (am_sandbox_scratch_used(sb, &s) == 0)
 		m->scratch = s;
@@ -857,14 +835,7 @@ write_lease(const char *op)
 
 	am_time_format(exp, am_now() + AM_LEASE_SECONDS);
 	doc = am_xasprintf("{\"operation\":\"%s\",\"pid\":%d,\"expiresAt\":\"%s\"}\n", op, (int)getpid(), exp);
-	if (am_write_file_atomic(path, doc, strlen(doc), 0600, 0, NULL) < 0) {
-		*strrchr(path, '/') = '\0'; /* the first lease on this machine */
-		if (am_mkdir_p(path, 0700, NULL) == 0) {
-			free(path);
-			path = lease_path(op);
-			am_write_file_atomic(path, doc, strlen(doc), 0600, 0, NULL);
-		}
-	}
+	am_write_state_file(path, doc, strlen(doc), NULL);
 	free(doc);
 }
 
@@ -930,7 +901,7 @@ finish_txn(struct am_txn *t, void *arg, struct am_error **err)
 		return -1;
 	cJSON_ReplaceItemInObjectCaseSensitive(idx, "state", cJSON_CreateString(c->to));
 	cJSON_AddStringToObject(idx, "record", c->ref);
-	if (put_json(t, ep, idx, err) < 0)
+	if (am_txn_put_json(t, ep, idx, err) < 0)
 		goto out;
 	d = cJSON_Duplicate(c->details, 1);
 	cJSON_AddStringToObject(d, "executionRef", c->ref);
@@ -1033,7 +1004,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	struct sigaction sa = { 0 }, old_term, old_int, old_hup;
 	int sp[2] = { -1, -1 }, pr[2] = { -1, -1 }, pidfd = -1;
 	int status = 0, attempt = 0, canceled = 0, wall_hit = 0, exit_code = 1, rc = -1;
-	int64_t wall_ms = x->effective.v[AM_DIM_WALL] * 1000, start_ms = mono_ms(), deadline;
+	int64_t wall_ms = x->effective.v[AM_DIM_WALL] * 1000, start_ms = am_mono_ms(), deadline;
 	int64_t term_at = 0, last_lease = 0, last_commit = 0;
 	int64_t disk_budget = x->effective.v[AM_DIM_DISK];
 	struct disk_meter dm = { 0 };
@@ -1062,7 +1033,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	 * not the process that just wrote it (--detach forks one). */
 	if (x->leased_by != getpid())
 		write_lease(x->op);
-	last_lease = mono_ms();
+	last_lease = am_mono_ms();
 	/* The writable paths' baseline: what is there before the command
 	 * starts is not the execution's. */
 	dm.roots = x->rw.v ? x->rw.v : empty_strv;
@@ -1156,7 +1127,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 		while (!ended || so.fd >= 0 || se.fd >= 0) {
 			struct pollfd pfd[5];
 			int n = 0, i, timeout;
-			int64_t now = mono_ms();
+			int64_t now = am_mono_ms();
 
 			if (so.fd >= 0)
 				pfd[n].fd = so.fd, pfd[n].events = POLLIN, n++;
@@ -1237,7 +1208,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 							if (record_event(l, x->op, "canceling", "cancel", d, &e2) < 0)
 								am_error_free(e2);
 							am_sandbox_signal(sb, SIGTERM);
-							term_at = mono_ms();
+							term_at = am_mono_ms();
 						}
 				}
 			}
@@ -1246,7 +1217,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 				if (ended < 0)
 					ended = 1;
 			}
-			now = mono_ms();
+			now = am_mono_ms();
 			if (!ended) {
 				/* Over the disk budget: killed at once, like the
 				 * memory limit does (the scratch alone cannot get
@@ -1317,7 +1288,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 		exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		/* Retry a plain failure while attempts and wall time remain. */
 		if (exit_code != 0 && !canceled && !wall_hit && !usage.oom_killed && !disk_hit &&
-		    attempt <= x->req.retries && mono_ms() < deadline) {
+		    attempt <= x->req.retries && am_mono_ms() < deadline) {
 			struct am_error *e2 = NULL;
 			cJSON *d = cJSON_CreateObject();
 
@@ -1392,7 +1363,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	{
 		cJSON *r = cJSON_CreateObject(), *u, *cmd;
 		char now[21], started[21], mid[17];
-		int64_t wall_used = (mono_ms() - start_ms + 999) / 1000;
+		int64_t wall_used = (am_mono_ms() - start_ms + 999) / 1000;
 		struct am_key *mk = NULL;
 
 		am_time_format(now, am_now());
@@ -1540,7 +1511,7 @@ sweep_txn(struct am_txn *t, void *arg, struct am_error **err)
 	if (am_budget_settle(t, accts, n, c->op, &reserved, &used, err) < 0)
 		goto out;
 	cJSON_ReplaceItemInObjectCaseSensitive(idx, "state", cJSON_CreateString("failed"));
-	if (put_json(t, ep, idx, err) < 0)
+	if (am_txn_put_json(t, ep, idx, err) < 0)
 		goto out;
 	d = cJSON_CreateObject();
 	cJSON_AddStringToObject(d, "errorClass", "supervisor_lost");
@@ -1548,7 +1519,7 @@ sweep_txn(struct am_txn *t, void *arg, struct am_error **err)
 	/* canceling may only end in canceled (transition table). */
 	if (strcmp(state, "canceling") == 0) {
 		cJSON_ReplaceItemInObjectCaseSensitive(idx, "state", cJSON_CreateString("canceled"));
-		put_json(t, ep, idx, err);
+		am_txn_put_json(t, ep, idx, err);
 		rc = am_op_transition(t, c->op, "canceled", "cancel", d, err);
 	} else {
 		rc = am_op_transition(t, c->op, "failed", "failure", d, err);
@@ -1692,8 +1663,8 @@ am_exec_cancel(struct am_ledger *l, const char *op_id, int grace, struct am_erro
 		return am_error_set(err, AM_EFAIL, "cannot signal the supervisor: %s", strerror(errno));
 	}
 	cJSON_Delete(lease);
-	until = mono_ms() + (int64_t)(grace > 0 ? grace : 5) * 1000 + 15000;
-	while (mono_ms() < until) {
+	until = am_mono_ms() + (int64_t)(grace > 0 ? grace : 5) * 1000 + 15000;
+	while (am_mono_ms() < until) {
 		const char *st;
 		int done;
 

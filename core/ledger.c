@@ -115,23 +115,12 @@ hwm_path(struct am_ledger *l)
 void
 am_ledger_hwm_set(struct am_ledger *l, const char *commit)
 {
-	AM_AUTOFREE char *dir = am_xstrdup(l->hwm_path);
-	struct am_error *e = NULL;
 	char line[42];
 
-	*strrchr(dir, '/') = '\0';
 	snprintf(line, sizeof(line), "%s\n", commit);
 	/* Best effort: the mark only sharpens verify; failing to write it must
 	 * not fail the commit that already landed. */
-	/* The directory exists after the first commit: create it only then,
-	 * not on every commit (this runs once per ledger write). */
-	if (am_write_file_atomic(l->hwm_path, line, 41, 0600, 0, &e) < 0) {
-		am_error_free(e);
-		e = NULL;
-		if (am_mkdir_p(dir, 0700, &e) == 0)
-			am_write_file_atomic(l->hwm_path, line, 41, 0600, 0, &e);
-	}
-	am_error_free(e);
+	am_write_state_file(l->hwm_path, line, 41, NULL);
 }
 
 void
@@ -494,6 +483,18 @@ am_artifact_path(const char *id)
 	if (!am_is_hex64(id))
 		return NULL;
 	return am_xasprintf("artifacts/%.2s/%.2s/%s", id, id + 2, id);
+}
+
+int
+am_txn_put_json(struct am_txn *t, const char *path, const cJSON *doc, struct am_error **err)
+{
+	size_t len;
+	AM_AUTOFREE char *bytes = am_canon_dump(doc, &len, err);
+
+	if (bytes == NULL)
+		return -1;
+	stage(t, path, bytes, len, 0);
+	return 0;
 }
 
 int

@@ -83,6 +83,8 @@ int am_txn_put_artifact(struct am_txn *t, const cJSON *doc, char id[AM_ID_LEN],
 			struct am_error **err);
 /* Stage a file (index or metadata) at path; replaces any earlier one. */
 void am_txn_put_file(struct am_txn *t, const char *path, const void *data, size_t len);
+/* The same for a JSON document, in canonical form (RFC 8785). */
+int am_txn_put_json(struct am_txn *t, const char *path, const cJSON *doc, struct am_error **err);
 /* 1 if path was staged (written) by this txn, not yet committed. */
 int am_txn_staged(struct am_txn *t, const char *path);
 /* Forget a file staged by this txn (as if never put). */

@@ -34,17 +34,8 @@ static const struct {
 	{ "compensated", { NULL } },
 };
 
-static int
-in_list(const char *const *v, const char *s)
-{
-	for (; *v; v++)
-		if (strcmp(*v, s) == 0)
-			return 1;
-	return 0;
-}
-
-int am_op_state_valid(const char *s) { return s && in_list(am_op_states, s); }
-int am_event_type_valid(const char *s) { return s && in_list(am_event_types, s); }
+int am_op_state_valid(const char *s) { return s && am_strv_has(am_op_states, s); }
+int am_event_type_valid(const char *s) { return s && am_strv_has(am_event_types, s); }
 
 int
 am_op_transition_allowed(const char *from, const char *to)
@@ -55,7 +46,7 @@ am_op_transition_allowed(const char *from, const char *to)
 		return to && strcmp(to, "queued") == 0;
 	for (i = 0; i < AM_ARRAY_LEN(op_table); i++)
 		if (strcmp(op_table[i].from, from) == 0)
-			return to && in_list(op_table[i].to, to);
+			return to && am_strv_has(op_table[i].to, to);
 	return 0;
 }
 
@@ -131,18 +122,6 @@ load_index(struct am_txn *t, const char *op_id, cJSON **idx, struct am_error **e
 		*err = e;
 		return -1;
 	}
-	return 0;
-}
-
-static int
-store_json(struct am_txn *t, const char *path, const cJSON *doc, struct am_error **err)
-{
-	size_t len;
-	AM_AUTOFREE char *bytes = am_canon_dump(doc, &len, err);
-
-	if (bytes == NULL)
-		return -1;
-	am_txn_put_file(t, path, bytes, len);
 	return 0;
 }
 
@@ -321,7 +300,7 @@ am_op_create(struct am_txn *t, const char *op_type, const struct am_actor *actor
 	if (add_event(t, id_out, idx, "start", NULL, "queued", NULL, err) < 0)
 		goto out;
 	path = am_op_index_path(id_out);
-	rc = store_json(t, path, idx, err);
+	rc = am_txn_put_json(t, path, idx, err);
 out:
 	cJSON_Delete(op);
 	cJSON_Delete(task);
@@ -371,7 +350,7 @@ am_op_transition(struct am_txn *t, const char *op_id, const char *to, const char
 	if (add_event(t, op_id, idx, ev, from, to, details, err) < 0)
 		goto out;
 	am_txn_trailer(t, "Am-Operation", op_id);
-	rc = store_json(t, path, idx, err);
+	rc = am_txn_put_json(t, path, idx, err);
 out:
 	cJSON_Delete(idx);
 	return rc;
@@ -403,7 +382,7 @@ am_op_event(struct am_txn *t, const char *op_id, const char *ev, cJSON *details,
 	}
 	if (add_event(t, op_id, idx, ev, state, state, details, err) < 0)
 		goto out;
-	rc = store_json(t, path, idx, err);
+	rc = am_txn_put_json(t, path, idx, err);
 out:
 	cJSON_Delete(idx);
 	return rc;
@@ -420,7 +399,7 @@ am_op_link(struct am_txn *t, const char *op_id, const char *field, const char *r
 	if (load_index(t, op_id, &idx, err) < 0)
 		return -1;
 	if (resnapshot(t, idx, "operation", NULL, field, ref, err) == 0)
-		rc = store_json(t, path, idx, err);
+		rc = am_txn_put_json(t, path, idx, err);
 	cJSON_Delete(idx);
 	return rc;
 }

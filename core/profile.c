@@ -133,15 +133,6 @@ static const struct field f_profile[] = {
 	{ NULL, 0, NULL, NULL, 0 },
 };
 
-static int
-in_strv(const char *const *v, const char *s)
-{
-	for (; v && *v; v++)
-		if (strcmp(*v, s) == 0)
-			return 1;
-	return 0;
-}
-
 /* Host pattern: "*", or [*.]label(.label)* / IPv4 / [IPv6], then an
  * optional ":port" or ":*". */
 static int
@@ -271,7 +262,7 @@ check_list(const cJSON *v, const char *path, enum ftype t, const char *const *en
 						     p, s);
 			break;
 		case F_ENUMS:
-			if (!in_strv(enums, s))
+			if (!am_strv_has(enums, s))
 				return am_error_setp(err, AM_EUSAGE, p, "%s: unknown value '%s'", p, s);
 			break;
 		case F_DIGESTS:
@@ -339,7 +330,7 @@ check_obj(const cJSON *o, const char *path, const struct field *fields, int laye
 						     "%s: expected a name of a-z, 0-9, '_', '.', '-' (at most 64)", p);
 			break;
 		case F_ENUM:
-			if (!cJSON_IsString(v) || !in_strv(f->enums, v->valuestring)) {
+			if (!cJSON_IsString(v) || !am_strv_has(f->enums, v->valuestring)) {
 				struct am_buf b = AM_BUF_INIT;
 				const char *const *e;
 
@@ -603,7 +594,7 @@ am_profile_template(const char *type, cJSON **out, struct am_error **err)
 	AM_AUTOFREE char *data = NULL;
 	size_t len;
 
-	if (!in_strv(am_profile_types, type))
+	if (!am_strv_has(am_profile_types, type))
 		return am_error_set(err, AM_EUSAGE,
 				    "unknown profile type '%s' (personal, corporate_firewall, multi_corporate_firewall, local_model_provider, hosted_model_provider, airgapped_local_only, user_owned_model)",
 				    type);

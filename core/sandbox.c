@@ -2540,12 +2540,11 @@ int
 am_sandbox_wait(struct am_sandbox *sb, int timeout_ms, int *status, struct am_usage *u,
 		struct am_error **err)
 {
-	struct timespec t0, now;
 	struct rusage ru;
 	int st, left = timeout_ms;
+	int64_t t0 = am_mono_ms();
 	pid_t r;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!sb->done) {
 		memset(&ru, 0, sizeof ru);
 		r = wait4(sb->pid, &st, WNOHANG, &ru);
@@ -2559,9 +2558,8 @@ am_sandbox_wait(struct am_sandbox *sb, int timeout_ms, int *status, struct am_us
 			return am_error_set(err, AM_EFAIL, "cannot wait for the sandbox: %s",
 					    strerror(errno));
 		if (timeout_ms >= 0) {
-			long long ms;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			ms = (now.tv_sec - t0.tv_sec) * 1000LL + (now.tv_nsec - t0.tv_nsec) / 1000000;
+			int64_t ms = am_mono_ms() - t0;
+
 			if (ms >= timeout_ms)
 				return 0;
 			left = (int)(timeout_ms - ms);

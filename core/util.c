@@ -269,6 +269,20 @@ fail:
 }
 
 int
+am_write_state_file(const char *path, const void *data, size_t len, struct am_error **err)
+{
+	AM_AUTOFREE char *dir = NULL;
+
+	if (am_write_file_atomic(path, data, len, 0600, 0, NULL) == 0)
+		return 0;
+	dir = am_xstrdup(path);
+	*strrchr(dir, '/') = '\0';
+	if (am_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	return am_write_file_atomic(path, data, len, 0600, 0, err);
+}
+
+int
 am_mkdir_p(const char *path, int mode, struct am_error **err)
 {
 	AM_AUTOFREE char *p = am_xstrdup(path);
@@ -356,6 +370,24 @@ am_is_hex64(const char *s)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return s[64] == '\0';
+}
+
+int64_t
+am_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+am_strv_has(const char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (strcmp(*v, s) == 0)
+			return 1;
+	return 0;
 }
 
 int64_t

@@ -65,6 +65,9 @@ int am_read_file(const char *path, size_t max, char **out, size_t *outlen,
 int am_read_fd(int fd, size_t max, char **out, size_t *outlen, struct am_error **err);
 /* Write a file atomically: temp file in the same directory, rename; with
  * durable set, fsync before the rename so a power loss keeps old or new. */
+/* A machine-local state file (mode 0600), written atomically; its
+ * directory (0700) is made only when the first write finds it missing. */
+int am_write_state_file(const char *path, const void *data, size_t len, struct am_error **err);
 int am_write_file_atomic(const char *path, const void *data, size_t len, int mode,
 			 int durable, struct am_error **err);
 /* mkdir -p with mode for created components. */
@@ -79,11 +82,15 @@ int am_unhex(unsigned char *out, const char *in, size_t n);
 /* sha256 of data as 64 lowercase hex chars + NUL into out[65]. */
 void am_sha256_hex(char out[65], const void *data, size_t len);
 void am_sha256(unsigned char out[32], const void *data, size_t len);
+/* 1 if the NULL-terminated list v (may be NULL) holds the string s. */
+int am_strv_has(const char *const *v, const char *s);
 /* 1 if s is exactly 64 lowercase hex chars. */
 int am_is_hex64(const char *s);
 
 /* Current time; AM_NOW (seconds since the epoch) overrides it for tests. */
 int64_t am_now(void);
+/* Milliseconds of the monotonic clock (intervals and deadlines only). */
+int64_t am_mono_ms(void);
 /* RFC 3339 UTC, "2026-11-26T04:02:43Z", into out[21]. */
 void am_time_format(char out[21], int64_t t);
 /* Parse RFC 3339 (Z or +hh:mm offset, optional fraction dropped). */

@@ -86,13 +86,9 @@ write_trust(struct am_txn *t, cJSON *trust, struct am_error **err)
 {
 	struct am_buf b = AM_BUF_INIT;
 	const cJSON *p;
-	size_t len;
-	char *bytes = am_canon_dump(trust, &len, err);
 
-	if (bytes == NULL)
+	if (am_txn_put_json(t, "trust.json", trust, err) < 0)
 		return -1;
-	am_txn_put_file(t, "trust.json", bytes, len);
-	free(bytes);
 	am_buf_adds(&b, "# am ledger allowed signers: generated from trust.json; see am-ledger(5)\n");
 	cJSON_ArrayForEach(p, trust) {
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(p, "key");

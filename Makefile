@@ -5,10 +5,10 @@ BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man
 DATADIR  = $(PREFIX)/share/am
 
-PKGS     = libcjson libgit2 libarchive libzstd libsodium libseccomp
+PKGS     = libcjson libgit2 libarchive libzstd libsodium libseccomp zlib nettle libssh2
 # Debian packages that provide the libraries and the tools make check uses.
 DEB_PKGS = build-essential pkg-config libcjson-dev libgit2-dev libarchive-dev \
-           libzstd-dev libsodium-dev libseccomp-dev bats mandoc git \
+           libzstd-dev libsodium-dev libseccomp-dev zlib1g-dev nettle-dev libssh2-1-dev bats mandoc git \
            openssh-client python3-jwt python3-jsonschema zstd jq util-linux passwd
 
 CC      ?= cc

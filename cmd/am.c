@@ -1,6 +1,7 @@
 /* am.c - main: global options, the command table, dispatch, exit code. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 #include <errno.h>
 
 #include <git2.h>
+#include <libssh2.h>
 #include <sodium.h>
 
 #include "am.h"
@@ -377,8 +379,8 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 			/* What this kernel enforces for executions (am-execution(1)). */
 			struct am_sandbox_features f;
 
-			if (am_sandbox_probe(&f) == 0)
-				cJSON_AddItemToObject(doc, "sandbox", am_sandbox_features_json(&f));
+			am_sandbox_probe(&f);
+			cJSON_AddItemToObject(doc, "sandbox", am_sandbox_features_json(&f));
 		}
 		if (ctx->json) {
 			am_print_json(doc);
@@ -404,15 +406,17 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
  * storage"), as git gc --auto detaches: posix_spawn (a vfork: the parent
  * does not copy its page tables), a session of its own, /dev/null for
  * stdio and no other descriptor, so that a test runner or a pipeline
- * waiting for this command's output does not wait for the merge.  It is
- * our child: reaped when the next one is started, or by init once we are
+ * waiting for this command's output does not wait for the merge, and
+ * SCHED_IDLE, so that it runs only on a CPU nothing else wants.  It is our
+ * child: reaped when the next one is started, or by init once we are
  * gone. */
 static void
-merge_in_background(const char *gitdir)
+merge_spawn(const char *gitdir)
 {
 	static pid_t last;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
+	struct sched_param sp = { .sched_priority = 0 };
 	sigset_t none, all;
 	char *env[] = { NULL, NULL }, *argv[] = { "am", NULL };
 	pid_t pid;
@@ -426,9 +430,11 @@ merge_in_background(const char *gitdir)
 	sigfillset(&all);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-					  POSIX_SPAWN_SETSIGDEF);
+					  POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSCHEDULER);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setschedpolicy(&at, SCHED_IDLE);
+	posix_spawnattr_setschedparam(&at, &sp);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
 	posix_spawn_file_actions_adddup2(&fa, 0, 1);
@@ -439,6 +445,32 @@ merge_in_background(const char *gitdir)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	free(env[0]);
+}
+
+static char *merge_gitdir; /* the ledger committed to, its merge not yet considered */
+
+void
+am_merge_pending(void)
+{
+	if (merge_gitdir && am_ledger_merge_due(merge_gitdir))
+		merge_spawn(merge_gitdir);
+	free(merge_gitdir);
+	merge_gitdir = NULL;
+}
+
+/* The ledger's hook after every commit.  Most commands commit once or
+ * twice (an execution: when it starts and when it ends) and consider the
+ * merge when they end, so that the merger does not take the CPU from
+ * them; a supervisor that records progress for hours merges as it goes. */
+static void
+merge_after_commit(const char *gitdir)
+{
+	static int commits;
+
+	free(merge_gitdir);
+	merge_gitdir = am_xstrdup(gitdir);
+	if (++commits > 2)
+		am_merge_pending();
 }
 
 int
@@ -455,7 +487,7 @@ main(int argc, char **argv)
 		rc = am_ledger_merge_packs(merge, NULL);
 		_exit(rc < 0 ? 1 : 0);
 	}
-	am_ledger_set_background_merge(merge_in_background);
+	am_ledger_set_background_merge(merge_after_commit);
 
 	ctx.color = isatty(1) && (nc == NULL || *nc == '\0');
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -516,6 +548,11 @@ main(int argc, char **argv)
 	ctx.cmd = cmd;
 	if (am_help_requested(&ctx, argc - i, argv + i))
 		return 0;
+	/* libgit2's init initializes libssh2, which initializes OpenSSL's
+	 * engines: half a millisecond of every command.  am never talks to a
+	 * remote, so libssh2 is initialized first, without its crypto, and
+	 * libgit2's call finds it done. */
+	libssh2_init(LIBSSH2_INIT_NO_CRYPTO);
 	git_libgit2_init();
 	optind = 0; /* reset getopt for the command's own parse */
 	rc = cmd->exec(&ctx, argc - i, argv + i);
@@ -525,6 +562,7 @@ main(int argc, char **argv)
 		rc = AM_EFAIL;
 	}
 	git_libgit2_shutdown();
+	am_merge_pending();
 	/* Inside an execution's sandbox am leaves without exit handlers: a
 	 * sanitizer's leak check there would need the ptrace seccomp denies. */
 	if (getenv("AM_PROGRESS_FD")) {

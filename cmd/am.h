@@ -56,6 +56,9 @@ struct am_authz_req;
 /* Find and open the workspace ledger for a command; on failure print the
  * error and return the exit code (non-zero), else 0. */
 int am_open_ledger(struct am_ctx *ctx, struct am_ledger **l);
+/* Start the background merge of the ledger this process committed to, if
+ * its packs are due one; what a command does when it ends. */
+void am_merge_pending(void);
 
 /* --key and --delegation, shared by every mutating command. */
 struct am_auth_opts {

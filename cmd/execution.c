@@ -99,6 +99,7 @@ exec_start(struct am_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	r.token = token;
+	r.foreground = !detach;
 	if (am_exec_prepare(l, &auth, &r, &x, &err) < 0) {
 		rc = am_report(ctx, err);
 		goto out;
@@ -147,7 +148,9 @@ exec_start(struct am_ctx *ctx, int argc, char **argv)
 			dup2(nul, 0);
 			dup2(nul, 1);
 			dup2(nul, 2);
-			_exit(am_exec_supervise(l, x, -1, -1, pfd[1], &err) >= 0 ? 0 : 1);
+			rc = am_exec_supervise(l, x, -1, -1, pfd[1], &err) >= 0 ? 0 : 1;
+			am_merge_pending();
+			_exit(rc);
 		}
 		close(pfd[1]);
 		if (pid < 0 || read(pfd[0], &b, 1) != 1) {

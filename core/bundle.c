@@ -1004,12 +1004,10 @@ machine_facts(struct bw *b)
 	cJSON_AddNumberToObject(doc, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
 	if (sysinfo(&si) == 0)
 		cJSON_AddNumberToObject(doc, "memoryBytes", (double)si.totalram * si.mem_unit);
-	memset(&f, 0, sizeof(f));
-	if (am_sandbox_probe(&f) == 0) {
-		cJSON_AddNumberToObject(doc, "landlockAbi", f.landlock_abi);
-		cJSON_AddStringToObject(doc, "cgroupMode", f.cgroup_mode);
-		cJSON_AddItemToObject(doc, "sandbox", am_sandbox_features_json(&f));
-	}
+	am_sandbox_probe(&f);
+	cJSON_AddNumberToObject(doc, "landlockAbi", f.landlock_abi);
+	cJSON_AddStringToObject(doc, "cgroupMode", f.cgroup_mode);
+	cJSON_AddItemToObject(doc, "sandbox", am_sandbox_features_json(&f));
 	ps = cJSON_AddObjectToObject(doc, "kernelSettings");
 	for (i = 0; i < AM_ARRAY_LEN(proc_facts); i++) {
 		char *s = read_line(proc_facts[i][1]);

@@ -55,8 +55,13 @@ strv_clear(struct strv *s)
 	s->n = 0;
 }
 
+/* An attempt's sandbox and the read ends of its output and progress pipes. */
+struct attempt {
+	struct am_sandbox *sb;
+	int out, err, progress;
+};
+
 struct am_exec {
-	pid_t probe;           /* the sandbox probe's child while it runs, else 0 */
 	pid_t leased_by;       /* the process the lease names (preflight writes it) */
 	const struct am_authz *auth;
 	struct am_exec_req req;
@@ -80,17 +85,31 @@ struct am_exec {
 	char *cwd;
 	int64_t started;
 	struct am_sandbox_features features;
+	struct attempt held;   /* the first attempt's sandbox, set up during the preflight commit */
 };
 
 const char *am_exec_op_id(const struct am_exec *x) { return x->op; }
+
+static void
+attempt_close(struct attempt *a)
+{
+	am_sandbox_free(a->sb); /* kills it if it is still there */
+	if (a->out >= 0)
+		close(a->out);
+	if (a->err >= 0)
+		close(a->err);
+	if (a->progress >= 0)
+		close(a->progress);
+	a->sb = NULL;
+	a->out = a->err = a->progress = -1;
+}
 
 void
 am_exec_free(struct am_exec *x)
 {
 	if (x == NULL)
 		return;
-	if (x->probe > 0)
-		am_sandbox_probe_finish(x->probe, &x->features);
+	attempt_close(&x->held);
 	if (x->have_profile)
 		am_profile_free(&x->profile);
 	am_decision_free(&x->entry_decision);
@@ -234,10 +253,8 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	int rc = -1;
 
 	*out = NULL;
-	/* The kernel probe forks a child that tries the namespaces: it runs
-	 * while the profile, policy and grants are worked out. */
-	x->probe = am_sandbox_probe_start();
 	x->auth = a;
+	x->held.out = x->held.err = x->held.progress = -1;
 	x->req = *r;
 	if (r->argv == NULL || r->argv[0] == NULL) {
 		am_error_set(err, AM_EUSAGE, "no command to run (give it after --)");
@@ -379,13 +396,7 @@ am_exec_prepare(struct am_ledger *l, const struct am_authz *a, const struct am_e
 	else
 		x->cwd = am_xstrdup(root);
 	x->naccounts = am_budget_accounts(a, x->accounts);
-	rc = am_sandbox_probe_finish(x->probe, &x->features);
-	x->probe = 0;
-	if (rc < 0) {
-		rc = -1;
-		am_error_set(err, AM_EDENIED, "cannot probe the kernel's sandbox mechanisms");
-		goto out;
-	}
+	am_sandbox_probe(&x->features);
 	build_env(x);
 	rc = 0;
 	*out = x;
@@ -419,6 +430,67 @@ fill_plan(const struct am_exec *x, struct am_sandbox_plan *p)
 	p->name = x->uuid ? x->uuid : "dry-run";
 	p->progress_fd = -1;
 	p->stdin_fd = p->stdout_fd = p->stderr_fd = -1;
+}
+
+/* Start attempt number n: its pipes, the plan with this operation's
+ * environment (its id and narrowed delegation), the sandbox (held: see
+ * am_sandbox_start). */
+static int
+attempt_start(struct am_exec *x, int n, int stdin_fd, int hold, struct attempt *a,
+	      struct am_error **err)
+{
+	struct am_sandbox_plan p;
+	struct strv env = { 0 };
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, pr[2] = { -1, -1 }, rc;
+	char name[64], *e;
+	size_t i;
+
+	a->sb = NULL;
+	a->out = a->err = a->progress = -1;
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 || pipe2(pr, O_CLOEXEC) < 0) {
+		am_error_set(err, AM_EFAIL, "pipe: %s", strerror(errno));
+		rc = -1;
+		goto out;
+	}
+	fill_plan(x, &p);
+	snprintf(name, sizeof(name), "%s-%d", x->uuid, n);
+	p.name = name;
+	p.stdin_fd = stdin_fd;
+	p.stdout_fd = po[1];
+	p.stderr_fd = pe[1];
+	p.progress_fd = pr[1];
+	p.hold = hold;
+	for (i = 0; i < x->env.n; i++)
+		strv_add(&env, x->env.v[i]);
+	e = am_xasprintf("AM_OPERATION=%s", x->op);
+	strv_add(&env, e);
+	free(e);
+	if (x->child_token) {
+		e = am_xasprintf("AM_DELEGATION=%s", x->child_token);
+		strv_add(&env, e);
+		sodium_memzero(e, strlen(e));
+		free(e);
+	}
+	p.env = env.v;
+	rc = am_sandbox_start(&p, &a->sb, err);
+	for (i = 0; i < env.n; i++)
+		if (am_starts_with(env.v[i], "AM_DELEGATION="))
+			sodium_memzero(env.v[i], strlen(env.v[i]));
+	strv_clear(&env);
+out:
+	/* The write ends are the sandbox's now. */
+	if (po[1] >= 0)
+		close(po[1]);
+	if (pe[1] >= 0)
+		close(pe[1]);
+	if (pr[1] >= 0)
+		close(pr[1]);
+	a->out = po[0];
+	a->err = pe[0];
+	a->progress = pr[0];
+	if (rc < 0)
+		attempt_close(a);
+	return rc;
 }
 
 cJSON *
@@ -539,6 +611,7 @@ preflight_txn(struct am_txn *t, void *arg, struct am_error **err)
 	c->denial = NULL;
 	free(c->existing);
 	c->existing = NULL;
+	attempt_close(&x->held); /* from an earlier run of this callback */
 	/* The same idempotency key names the same operation: finished, it is
 	 * not run again; still going, a second start is a conflict. */
 	if (am_txn_read(t, ipath, &prev, NULL, NULL) == 0) {
@@ -657,7 +730,21 @@ preflight_txn(struct am_txn *t, void *arg, struct am_error **err)
 	cJSON_AddItemToObject(details, "effectiveBudget", am_budget_to_json(&x->effective));
 	cJSON_AddStringToObject(details, "entryPoint", x->entry);
 	cJSON_AddStringToObject(details, "profile", x->profile.name);
-	return am_op_transition(t, x->op, "running", "start", details, err);
+	if (am_op_transition(t, x->op, "running", "start", details, err) < 0)
+		return -1;
+	if (x->req.foreground) {
+		/* The sandbox is set up while this commit is written: on two
+		 * CPUs its own steps (namespaces, mounts, Landlock, seccomp) and
+		 * the commit run side by side.  The command execs only when
+		 * am_exec_supervise releases it, after the commit, so "running"
+		 * is recorded before the agent runs.  A lost race runs this
+		 * callback again, with a new operation: a new sandbox. */
+		struct am_error *e = NULL;
+
+		if (attempt_start(x, 1, 0, 1, &x->held, &e) < 0)
+			am_error_free(e); /* the first attempt tries again and records why */
+	}
+	return 0;
 }
 
 int
@@ -682,10 +769,13 @@ am_exec_preflight(struct am_ledger *l, struct am_exec *x, char **existing, struc
 	if (am_sandbox_check(&p, &x->features, err) < 0)
 		return -1;
 	if (am_ledger_transact(l, preflight_txn, &c, NULL, err) < 0) {
+		attempt_close(&x->held);
 		am_error_free(c.denial);
 		free(c.existing);
 		return -1;
 	}
+	if (c.existing || c.denial)
+		attempt_close(&x->held);
 	if (c.existing) {
 		*existing = c.existing;
 		return 0;
@@ -1002,7 +1092,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	struct am_usage usage = { 0 };
 	struct finish_ctx fc = { 0 };
 	struct sigaction sa = { 0 }, old_term, old_int, old_hup;
-	int sp[2] = { -1, -1 }, pr[2] = { -1, -1 }, pidfd = -1;
+	int sp[2] = { -1, -1 }, prog = -1, pidfd = -1;
 	int status = 0, attempt = 0, canceled = 0, wall_hit = 0, exit_code = 1, rc = -1;
 	int64_t wall_ms = x->effective.v[AM_DIM_WALL] * 1000, start_ms = am_mono_ms(), deadline;
 	int64_t term_at = 0, last_lease = 0, last_commit = 0;
@@ -1056,58 +1146,27 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	signal(SIGPIPE, SIG_IGN);
 
 	for (;;) {
-		struct am_sandbox_plan p;
-		struct am_sandbox *sb = NULL;
-		int po[2], pe[2], ended = 0;
-		char name[64];
+		struct attempt a;
+		struct am_sandbox *sb;
+		int ended = 0;
 
 		attempt++;
-		if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 || pipe2(pr, O_CLOEXEC) < 0) {
-			am_error_set(err, AM_EFAIL, "pipe: %s", strerror(errno));
-			goto out;
+		if (attempt == 1 && x->held.sb) {
+			/* Set up while the preflight commit was written. */
+			a = x->held;
+			x->held.sb = NULL;
+			x->held.out = x->held.err = x->held.progress = -1;
+			rc = am_sandbox_release(a.sb, err);
+			if (rc < 0)
+				attempt_close(&a);
+		} else {
+			rc = attempt_start(x, attempt, notify_fd >= 0 ? -1 : 0, 0, &a, err);
 		}
-		fill_plan(x, &p);
-		snprintf(name, sizeof(name), "%s-%d", x->uuid, attempt);
-		p.name = name;
-		p.stdin_fd = notify_fd >= 0 ? -1 : 0;
-		p.stdout_fd = po[1];
-		p.stderr_fd = pe[1];
-		p.progress_fd = pr[1];
-		{
-			/* The child's environment gets this operation and its
-			 * narrowed delegation; built per attempt. */
-			struct strv env = { 0 };
-			size_t i;
-			char *e;
-
-			for (i = 0; i < x->env.n; i++)
-				strv_add(&env, x->env.v[i]);
-			e = am_xasprintf("AM_OPERATION=%s", x->op);
-			strv_add(&env, e);
-			free(e);
-			if (x->child_token) {
-				e = am_xasprintf("AM_DELEGATION=%s", x->child_token);
-				strv_add(&env, e);
-				sodium_memzero(e, strlen(e));
-				free(e);
-			}
-			p.env = env.v;
-			rc = am_sandbox_start(&p, &sb, err);
-			for (i = 0; i < env.n; i++)
-				if (am_starts_with(env.v[i], "AM_DELEGATION="))
-					sodium_memzero(env.v[i], strlen(env.v[i]));
-			strv_clear(&env);
-		}
-		close(po[1]);
-		close(pe[1]);
-		close(pr[1]);
-		so.fd = po[0];
-		se.fd = pe[0];
+		sb = a.sb;
+		so.fd = a.out;
+		se.fd = a.err;
+		prog = a.progress;
 		if (rc < 0) {
-			close(po[0]);
-			close(pe[0]);
-			close(pr[0]);
-			so.fd = se.fd = -1;
 			fc.to = "failed";
 			fc.ev = "failure";
 			fc.details = cJSON_CreateObject();
@@ -1133,8 +1192,8 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 				pfd[n].fd = so.fd, pfd[n].events = POLLIN, n++;
 			if (se.fd >= 0)
 				pfd[n].fd = se.fd, pfd[n].events = POLLIN, n++;
-			if (pr[0] >= 0)
-				pfd[n].fd = pr[0], pfd[n].events = POLLIN, n++;
+			if (prog >= 0)
+				pfd[n].fd = prog, pfd[n].events = POLLIN, n++;
 			pfd[n].fd = sp[0], pfd[n].events = POLLIN, n++;
 			if (pidfd >= 0 && !ended)
 				pfd[n].fd = pidfd, pfd[n].events = POLLIN, n++;
@@ -1148,13 +1207,13 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 					stream_pump(&so);
 				else if (pfd[i].fd == se.fd)
 					stream_pump(&se);
-				else if (pfd[i].fd == pr[0]) {
-					ssize_t r = read(pr[0], progbuf + proglen, sizeof(progbuf) - 1 - proglen);
+				else if (pfd[i].fd == prog) {
+					ssize_t r = read(prog, progbuf + proglen, sizeof(progbuf) - 1 - proglen);
 					char *nl;
 
 					if (r <= 0) {
-						close(pr[0]);
-						pr[0] = -1;
+						close(prog);
+						prog = -1;
 						continue;
 					}
 					proglen += (size_t)r;
@@ -1268,9 +1327,9 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 			close(pidfd);
 			pidfd = -1;
 		}
-		if (pr[0] >= 0) {
-			close(pr[0]);
-			pr[0] = -1;
+		if (prog >= 0) {
+			close(prog);
+			prog = -1;
 		}
 		if (pending && !canceled) {
 			/* The last report before the end is kept too. */

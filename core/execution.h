@@ -36,6 +36,8 @@ struct am_exec_req {
 	const char *name;            /* label, may be NULL */
 	int grace;                   /* seconds between SIGTERM and SIGKILL (default 5) */
 	const char *token;           /* the caller's delegation, to narrow for the child */
+	int foreground;              /* am_exec_supervise runs in this process (no --detach):
+				      * the sandbox is set up during the preflight commit */
 };
 
 struct am_exec;

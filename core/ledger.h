@@ -59,13 +59,16 @@ typedef int (*am_txn_fn)(struct am_txn *t, void *arg, struct am_error **err);
  * commit_out (may be NULL) gets the new commit id (40 hex + NUL). */
 int am_ledger_transact(struct am_ledger *l, am_txn_fn fn, void *arg,
 		       char commit_out[41], struct am_error **err);
-/* After a commit that leaves the ledger's packs due a merge (am-ledger(5),
- * "Object storage"), the writer hands the merge to fn with the ledger's git
- * directory, if set: am starts a detached copy of itself for it (as git
- * gc --auto detaches), so that no command waits for it.  Unset, the writer
- * merges itself (what tests and benchmarks linking libam get). */
+/* After every commit the writer hands fn the ledger's git directory, if
+ * set: am decides when to look at the packs and, when they are due a merge
+ * (am-ledger(5), "Object storage"), starts a detached copy of itself for
+ * it (as git gc --auto detaches), so that no command waits for it.  Unset,
+ * the writer merges itself when due (what tests and benchmarks linking
+ * libam get). */
 typedef void (*am_merge_fn)(const char *gitdir);
 void am_ledger_set_background_merge(am_merge_fn fn);
+/* Whether gitdir's packs are due a merge (index file sizes only). */
+int am_ledger_merge_due(const char *gitdir);
 /* The merge itself, whatever its size: what fn's process runs.  0 or -1. */
 int am_ledger_merge_packs(const char *gitdir, struct am_error **err);
 /* Bootstrap: create a fresh bare repository at gitdir and make its first

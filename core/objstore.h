@@ -7,10 +7,11 @@
  * transaction are staged in memory and written as one pack when the
  * transaction commits, before the ref moves: one pack, one index.
  *
- * Packs then pile up, one per commit, so after writing one the store
- * merges the small ones geometrically (every pack kept is more than twice
- * all the smaller ones together), which keeps their number logarithmic in
- * the history and the bytes rewritten per object logarithmic too.
+ * Packs then pile up, one per commit, so the small ones are merged
+ * geometrically (every pack kept is more than twice all the smaller ones
+ * together), which keeps their number logarithmic in the history and the
+ * bytes rewritten per object logarithmic too; am does that in a detached
+ * process (core/ledger.h, am_ledger_set_background_merge).
  */
 #ifndef AM_OBJSTORE_H
 #define AM_OBJSTORE_H
@@ -21,15 +22,17 @@
 
 struct am_objstore;
 
-/* Put an in-memory staging area in front of repo's object database: every
- * object written through repo from now on is held in memory until
- * am_objstore_flush or am_objstore_discard.  Reads see staged objects.
- * The repository owns the staging area and frees it with itself. */
+/* Give repo an object database of its loose objects, its packs and, in
+ * front, an in-memory staging area: every object written through repo from
+ * now on is held in memory until am_objstore_flush or am_objstore_discard.
+ * Reads see staged objects.  The repository owns the staging area and
+ * frees it with itself.  Call it before anything reads objects of repo. */
 int am_objstore_attach(git_repository *repo, struct am_objstore **out, struct am_error **err);
 
 /* Write every staged object as one pack (with its index) into
- * GITDIR/objects/pack, then forget them from memory.  Nothing staged:
- * nothing written.  On failure the staged objects are kept. */
+ * GITDIR/objects/pack, stored (zlib level 0) and without deltas, then
+ * forget them from memory.  Nothing staged: nothing written.  On failure
+ * the staged objects are kept. */
 int am_objstore_flush(struct am_objstore *s, git_repository *repo, const char *gitdir,
 		      struct am_error **err);
 
@@ -39,12 +42,13 @@ void am_objstore_discard(struct am_objstore *s);
 /* Whether GITDIR's packs are due a merge (reads the pack index headers). */
 int am_objstore_merge_due(const char *gitdir);
 
-/* Merge packs as described above.  Best effort and safe to race: the merged
- * pack is complete on disk before any pack it replaces is removed, and only
- * one process merges at a time.  It takes time in proportion to what it
- * merges (libgit2 searches deltas: about 0.1 ms an object measured), and
- * the cascade reaches the largest pack now and then.  Returns the number of
- * packs merged (0: none), or -1 with *err set. */
+/* Merge packs as described above: the packs transactions wrote (stored,
+ * no deltas) through libgit2's packbuilder, once (about 0.1 ms an object
+ * measured); packs already made that way are copied entry by entry, with
+ * nothing recompressed.  Best effort and safe to race: the merged pack is
+ * complete on disk before any pack it replaces is removed, and only one
+ * process merges at a time.  Returns the number of packs merged (0: none),
+ * or -1 with *err set. */
 int am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **err);
 
 #endif

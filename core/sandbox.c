@@ -675,18 +675,8 @@ struct cg_layout {
 	int ver[CG_N];   /* 0: none, 1 or 2 */
 	char *own[CG_N]; /* the directory of our own cgroup */
 	int usable[CG_N];
-	char mode[16];
+	char mode[sizeof(((struct am_sandbox_features *)0)->cgroup_mode)];
 };
-
-/* Free what cg_layout_get allocated. */
-static void
-cg_layout_free(struct cg_layout *l)
-{
-	int i;
-
-	for (i = 0; i < CG_N; i++)
-		free(l->own[i]);
-}
 
 /* 1 if word is in list as a whole item between separators from seps. */
 static int
@@ -830,7 +820,7 @@ write_str(const char *path, const char *s)
 
 /* Find our cgroups, the hierarchy's mode and which controllers we may use. */
 static void
-cg_layout_get(struct cg_layout *l)
+cg_layout_find(struct cg_layout *l)
 {
 	char *mi = NULL, *cg = NULL, *v2 = NULL;
 	struct statfs sf;
@@ -900,53 +890,69 @@ out:
 	free(cg);
 }
 
-/* ---- probe, check, describe ----------------------------------------- */
-
-pid_t
-am_sandbox_probe_start(void)
+/* The layout, found once: a process does not move between cgroups (the
+ * probe and every start of a supervisor's retries read the same). */
+static const struct cg_layout *
+cg_layout(void)
 {
-	/* In a child: unsharing changes the caller for good.  All the
-	 * namespaces start uses, in one call, as start makes them. */
-	pid_t pid = fork();
+	static struct cg_layout l;
+	static int found;
 
-	if (pid == 0)
-		_exit(unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
-			      CLONE_NEWUTS | CLONE_NEWNET) == 0 ? 0 : 1);
-	return pid;
+	if (!found) {
+		cg_layout_find(&l);
+		found = 1;
+	}
+	return &l;
 }
 
-int
-am_sandbox_probe_finish(pid_t pid, struct am_sandbox_features *f)
+/* ---- probe, check, describe ----------------------------------------- */
+
+static int
+probe_child(void *arg)
 {
-	struct cg_layout l;
-	uint32_t act = SECCOMP_RET_ERRNO;
+	(void)arg;
+	return 0;
+}
+
+/* Whether this user may make a user namespace, tried in a child that
+ * shares our memory (no page tables copied) and exits at once.  That is
+ * what an unprivileged user may lack; the namespaces it would then own
+ * (mount, PID, network: 0.3 to 1 ms more to try) are the start's to make,
+ * and a kernel that refuses one of them fails the start, which says so. */
+static int
+userns_works(void)
+{
+	static char stack[16384] __attribute__((aligned(16)));
+	pid_t pid = clone(probe_child, stack + sizeof stack,
+			  CLONE_VM | CLONE_VFORK | CLONE_NEWUSER | SIGCHLD,
+			  NULL);
 	int st = 1;
+
+	if (pid < 0)
+		return 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+void
+am_sandbox_probe(struct am_sandbox_features *f)
+{
+	const struct cg_layout *l = cg_layout();
+	uint32_t act = SECCOMP_RET_ERRNO;
 
 	memset(f, 0, sizeof *f);
 	f->root = geteuid() == 0;
-	if (pid > 0) {
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		f->userns = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	}
+	f->userns = userns_works();
 	f->landlock_abi = ll_abi();
 	f->seccomp = syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) == 0;
 	/* A call the kernel rejects for its arguments (EINVAL, EBADF) exists. */
 	f->mount_setattr = !(syscall(SYS_mount_setattr, -1, "", 0, NULL, (size_t)0) < 0 &&
 			     errno == ENOSYS);
-	cg_layout_get(&l);
-	f->cgroup_memory = l.usable[CG_MEM];
-	f->cgroup_pids = l.usable[CG_PIDS];
-	f->cgroup_cpu = l.usable[CG_CPU];
-	snprintf(f->cgroup_mode, sizeof f->cgroup_mode, "%s", l.mode);
-	cg_layout_free(&l);
-	return 0;
-}
-
-int
-am_sandbox_probe(struct am_sandbox_features *f)
-{
-	return am_sandbox_probe_finish(am_sandbox_probe_start(), f);
+	f->cgroup_memory = l->usable[CG_MEM];
+	f->cgroup_pids = l->usable[CG_PIDS];
+	f->cgroup_cpu = l->usable[CG_CPU];
+	memcpy(f->cgroup_mode, l->mode, sizeof f->cgroup_mode);
 }
 
 cJSON *
@@ -1327,7 +1333,7 @@ struct ctx {
 
 /* What the children tell the parent over the socket: a failed step, or
  * (from the init, with the descriptor attached) the scratch tmpfs. */
-enum { MSG_FAILED = 1, MSG_SCRATCH };
+enum { MSG_FAILED = 1, MSG_SCRATCH, MSG_READY };
 
 struct setup_err {
 	int kind;
@@ -1779,6 +1785,18 @@ command_main(struct ctx *c)
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &c->prog, 0, 0) < 0)
 		child_fail(c, "seccomp", NULL, errno);
 
+	if (p->hold) {
+		/* Set up; the exec waits for am_sandbox_release.  A parent that
+		 * closes the socket instead ends the command here. */
+		struct setup_err m;
+		char go = 0;
+
+		memset(&m, 0, sizeof m);
+		m.kind = MSG_READY;
+		if (write(c->sock, &m, sizeof m) != (ssize_t)sizeof m ||
+		    read(c->sock, &go, 1) != 1 || go != 'x')
+			_exit(SETUP_FAILED);
+	}
 	execve(p->argv[0], p->argv, p->env ? p->env : (char *const[]){ NULL });
 	/* Like a shell: 127 not found, 126 found but not executable. */
 	e = errno;
@@ -1879,6 +1897,7 @@ init_main(struct ctx *c)
 struct am_sandbox {
 	pid_t pid;  /* the init */
 	int pidfd;  /* -1 where pidfd_open is missing */
+	int sock;   /* the set-up socket until the command has exec'd, else -1 */
 	int scratch_fd; /* O_PATH of the scratch tmpfs's root, from the init */
 	int done;
 	int status;
@@ -2104,27 +2123,26 @@ cg_setup(struct am_sandbox *sb, const struct am_sandbox_plan *p, const char *nam
 	 struct am_error **err)
 {
 	static const char *const v2ctl[CG_N] = { "+memory", "+pids", NULL };
-	struct cg_layout l;
+	const struct cg_layout *l = cg_layout();
 	char num[32];
 	int i, j, tries, rc = -1;
 
-	cg_layout_get(&l);
 	for (i = 0; i < CG_N; i++) {
-		if (!l.usable[i])
+		if (!l->usable[i])
 			continue;
 		if (i == CG_MEM && !p->memory_bytes)
 			continue;
 		if (i == CG_PIDS && !p->max_pids)
 			continue;
-		sb->cgver[i] = l.ver[i];
+		sb->cgver[i] = l->ver[i];
 		for (j = 0; j < i; j++)
-			if (sb->cg[j] && l.ver[j] == 2 && l.ver[i] == 2)
+			if (sb->cg[j] && l->ver[j] == 2 && l->ver[i] == 2)
 				break;
 		if (j < i) { /* v2: the directory exists already */
 			sb->cg[i] = am_xstrdup(sb->cg[j]);
 			sb->cgbase[i] = am_xstrdup(sb->cgbase[j]);
 		} else {
-			sb->cgbase[i] = am_xasprintf("%s/am", l.own[i]);
+			sb->cgbase[i] = am_xasprintf("%s/am", l->own[i]);
 			sb->cg[i] = am_xasprintf("%s/%s", sb->cgbase[i], name);
 			/* Another sandbox's free may remove am/ between our two
 			 * mkdirs; try again then. */
@@ -2139,19 +2157,19 @@ cg_setup(struct am_sandbox *sb, const struct am_sandbox_plan *p, const char *nam
 					goto fail;
 			}
 		}
-		if (l.ver[i] == 2 && v2ctl[i]) {
+		if (l->ver[i] == 2 && v2ctl[i]) {
 			/* Enable the controller for our children (only the root may
 			 * have processes and do this) and for am/'s. */
-			char sub[512], *f = am_xasprintf("%s/cgroup.subtree_control", l.own[i]);
+			char sub[512], *f = am_xasprintf("%s/cgroup.subtree_control", l->own[i]);
 			int have = read_small(f, sub, sizeof sub) == 0 && has_word(sub, v2ctl[i] + 1, " \n");
 			free(f);
-			if ((!have && cg_write(l.own[i], "cgroup.subtree_control", v2ctl[i]) < 0) ||
+			if ((!have && cg_write(l->own[i], "cgroup.subtree_control", v2ctl[i]) < 0) ||
 			    cg_write(sb->cgbase[i], "cgroup.subtree_control", v2ctl[i]) < 0)
 				goto fail;
 		}
 		if (i == CG_MEM) {
 			snprintf(num, sizeof num, "%llu", (unsigned long long)p->memory_bytes);
-			if (l.ver[i] == 1) {
+			if (l->ver[i] == 1) {
 				char *ms = am_xasprintf("%s/memory.memsw.limit_in_bytes", sb->cg[i]);
 				int have_memsw = access(ms, F_OK) == 0;
 				free(ms);
@@ -2183,7 +2201,6 @@ fail:
 	if (rc < 0)
 		am_error_set(err, AM_EFAIL, "sandbox setup failed: cgroup %s: %s", cg_ctrl[i],
 			     strerror(errno));
-	cg_layout_free(&l);
 	return rc;
 }
 
@@ -2309,20 +2326,73 @@ reap(struct am_sandbox *sb, struct rusage *ru)
 	sb->status = st;
 }
 
+/* Read the sandbox's set-up messages: the scratch's descriptor, a failed
+ * step's name, the command's "ready" (only if ready is set: wait for it),
+ * and EOF once the command exec'd (or failed exec with 126/127), which ends
+ * the set-up. */
+static int
+await_setup(struct am_sandbox *sb, int ready, struct am_error **err)
+{
+	struct setup_err se;
+	size_t got = 0;
+	ssize_t n;
+
+	if (sb->sock < 0)
+		return am_error_set(err, AM_EFAIL, "sandbox setup failed: not held");
+	for (;;) {
+		int fd = -1;
+
+		n = recv_fd(sb->sock, (char *)&se + got, sizeof se - got, &fd);
+		if (fd >= 0 && sb->scratch_fd < 0)
+			sb->scratch_fd = fd;
+		else if (fd >= 0)
+			close(fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got < sizeof se)
+			continue;
+		got = 0;
+		if (se.kind == MSG_SCRATCH)
+			continue;
+		if (se.kind == MSG_READY && ready)
+			return 0;
+		if (se.kind == MSG_FAILED) {
+			se.step[sizeof se.step - 1] = '\0';
+			am_error_set(err, AM_EFAIL, "sandbox setup failed: %s: %s", se.step,
+				     strerror(se.err));
+		} else {
+			am_error_set(err, AM_EFAIL, "sandbox setup failed: unexpected message");
+		}
+		goto fail;
+	}
+	if (ready) {
+		am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
+		goto fail;
+	}
+	close(sb->sock);
+	sb->sock = -1;
+	return 0;
+fail:
+	close(sb->sock);
+	sb->sock = -1;
+	return -1;
+}
+
 int
 am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		 struct am_error **err)
 {
 	struct am_sandbox *sb;
 	struct ctx c;
-	struct setup_err se;
 	unsigned long flags;
 	char uuid[37], go = 'g';
 	const char *name;
 	char *const *v;
-	size_t got = 0, nv;
+	size_t nv;
 	int sv[2] = { -1, -1 }, abi, userns = 1;
-	ssize_t n;
 
 	*out = NULL;
 	if (plan_validate(p, err) < 0)
@@ -2335,6 +2405,7 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	sb->pid = -1;
 	sb->pidfd = -1;
 	sb->scratch_fd = -1;
+	sb->sock = -1;
 	memset(&c, 0, sizeof c);
 	c.p = p;
 	c.net = p->net;
@@ -2409,37 +2480,16 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
 		goto fail;
 	}
-	/* EOF: the command was exec'd (or failed exec with 126/127).  Before
-	 * that the init sends the scratch's descriptor, and a failed step its
-	 * name. */
-	for (;;) {
-		int fd = -1;
-
-		n = recv_fd(sv[0], (char *)&se + got, sizeof se - got, &fd);
-		if (fd >= 0 && sb->scratch_fd < 0)
-			sb->scratch_fd = fd;
-		else if (fd >= 0)
-			close(fd);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (got < sizeof se)
-			continue;
-		if (se.kind != MSG_SCRATCH)
-			break;
-		got = 0;
-	}
-	if (got == sizeof se) {
-		se.step[sizeof se.step - 1] = '\0';
-		am_error_set(err, AM_EFAIL, "sandbox setup failed: %s: %s", se.step,
-			     strerror(se.err));
-		goto fail;
-	}
-	close(sv[0]);
+	sb->sock = sv[0];
 	ctx_free(&c);
 	*out = sb;
+	if (p->hold)
+		return 0;
+	if (await_setup(sb, 0, err) < 0) {
+		am_sandbox_free(sb);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 fail:
 	if (sv[0] >= 0)
@@ -2449,6 +2499,18 @@ fail:
 	ctx_free(&c);
 	am_sandbox_free(sb);
 	return -1;
+}
+
+int
+am_sandbox_release(struct am_sandbox *sb, struct am_error **err)
+{
+	char x = 'x';
+
+	if (await_setup(sb, 1, err) < 0)
+		return -1;
+	if (send(sb->sock, &x, 1, MSG_NOSIGNAL) != 1)
+		return am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
+	return await_setup(sb, 0, err);
 }
 
 pid_t
@@ -2594,6 +2656,8 @@ am_sandbox_free(struct am_sandbox *sb)
 	}
 	if (sb->pidfd >= 0)
 		close(sb->pidfd);
+	if (sb->sock >= 0)
+		close(sb->sock);
 	/* The last hold on the scratch: the kernel frees its memory now. */
 	if (sb->scratch_fd >= 0)
 		close(sb->scratch_fd);

@@ -55,6 +55,7 @@ struct am_sandbox_plan {
 	int stdin_fd;            /* child's fds (dup2'd to 0,1,2); -1: /dev/null */
 	int stdout_fd;
 	int stderr_fd;
+	int hold;                /* 1: the command waits for am_sandbox_release */
 };
 
 /* What this kernel and this user can enforce. */
@@ -70,12 +71,7 @@ struct am_sandbox_features {
 	char cgroup_mode[16];  /* "v1", "v2", "hybrid" or "none" */
 };
 
-int am_sandbox_probe(struct am_sandbox_features *f);
-/* The same in two steps, so that the caller works while the probe's child
- * tries the namespaces: start returns its pid (or -1: no user namespace),
- * which finish reaps. */
-pid_t am_sandbox_probe_start(void);
-int am_sandbox_probe_finish(pid_t pid, struct am_sandbox_features *f);
+void am_sandbox_probe(struct am_sandbox_features *f);
 /* cJSON describing f (for am version --features and --dry-run). */
 cJSON *am_sandbox_features_json(const struct am_sandbox_features *f);
 /* Refuse (AM_EDENIED) a plan that needs what f lacks, naming it, e.g.
@@ -104,6 +100,12 @@ struct am_sandbox;
  * signals (^C) reach am only; pass them on with am_sandbox_signal(). */
 int am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		     struct am_error **err);
+/* With plan->hold, start returns as soon as the sandbox's own set-up is
+ * under way (the caller works meanwhile), and the command stops at its
+ * last step, just before exec; release waits for it to get there (or for
+ * the step that failed), lets it exec and returns as start would have.
+ * A held sandbox that is never released is killed by am_sandbox_free. */
+int am_sandbox_release(struct am_sandbox *sb, struct am_error **err);
 /* PID (in our namespace) of the sandbox init. */
 pid_t am_sandbox_pid(const struct am_sandbox *sb);
 /* Bytes in use on the sandbox's scratch tmpfs, through a descriptor of it

@@ -131,3 +131,37 @@ sys.stdout.write(json.dumps(i,sort_keys=True,separators=(",",":")))' "$n" > "$HO
 	run am verify
 	expect 0 "ok: 2 commits signed"
 }
+
+@test "sixty commits: their packs are merged, and git fsck and verify-pack accept them" {
+	# One pack a commit; merges deltify the transactions' packs once and
+	# copy merged packs as they are (am-ledger(5), "Object storage").
+	init_ws
+	local key="$XDG_CONFIG_HOME/am/owner_ed25519" i idx packs
+	for i in $(seq 30); do
+		am -q execution start --profile personal --key "$key" -- /bin/true
+	done
+	# Wait out a background merge (it holds the pack directory's lock),
+	# then merge in the foreground what is still due.
+	flock "$(ledger)/objects/pack" true
+	AM_PACK_MERGE="$(ledger)" "$AM"
+	packs=("$(ledger)"/objects/pack/*.pack)
+	[ "${#packs[@]}" -le 9 ]
+	[ -z "$(find "$(ledger)/objects" -mindepth 1 -maxdepth 1 -name '??')" ] # no loose objects
+	G fsck --full --strict
+	for idx in "$(ledger)"/objects/pack/*.idx; do G verify-pack "$idx"; done
+	# the pack builder deltified what transactions stored
+	G verify-pack -v "$(ledger)"/objects/pack/*.idx | grep -q "chain length = 1:"
+	run am verify
+	expect 0 "ok: 61 commits signed"
+}
+
+@test "a ledger whose ref git pack-refs moved into packed-refs still takes commits" {
+	init_ws
+	G pack-refs --all
+	[ ! -e "$(ledger)/refs/am/ledger" ]
+	run am -q execution start --profile personal --key "$XDG_CONFIG_HOME/am/owner_ed25519" -- /bin/true
+	expect 0
+	[ -e "$(ledger)/refs/am/ledger" ]
+	run am verify
+	expect 0 "ok: 3 commits signed"
+}

@@ -75,13 +75,17 @@ number(const char *s, long min, long max)
 	return (long)v;
 }
 
-/* What am does with a pack merge too big to wait for (cmd/am.c): a
- * detached process does it.  Here a forked one, which opens the ledger
+/* What am does after its commits (cmd/am.c): if the packs are due a merge,
+ * a detached process does it.  Here a forked one, which opens the ledger
  * afresh. */
 static void
 merge_in_background(const char *gitdir)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	if (!am_ledger_merge_due(gitdir))
+		return;
+	pid = fork();
 
 	if (pid != 0) {
 		if (pid > 0)

@@ -3,7 +3,6 @@
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -402,49 +401,44 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 /* The environment variable that makes am a ledger pack merger. */
 #define PACK_MERGE_ENV "AM_PACK_MERGE"
 
-/* A detached copy of am merges a ledger's packs (am-ledger(5), "Object
- * storage"), as git gc --auto detaches: posix_spawn (a vfork: the parent
- * does not copy its page tables), a session of its own, /dev/null for
- * stdio and no other descriptor, so that a test runner or a pipeline
+/* A detached child merges a ledger's packs (am-ledger(5), "Object
+ * storage"), as git gc --auto detaches: a session of its own, /dev/null
+ * for stdio and no other descriptor, so that a test runner or a pipeline
  * waiting for this command's output does not wait for the merge, and
- * SCHED_IDLE, so that it runs only on a CPU nothing else wants.  It is our
- * child: reaped when the next one is started, or by init once we are
- * gone. */
+ * SCHED_IDLE, so that it runs only on a CPU nothing else wants.  A fork,
+ * not a new am: loading am's libraries again would cost more than most
+ * merges (7 ms).  It is our child: reaped when the next one is started, or
+ * by init once we are gone. */
 static void
 merge_spawn(const char *gitdir)
 {
 	static pid_t last;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
 	struct sched_param sp = { .sched_priority = 0 };
-	sigset_t none, all;
-	char *env[] = { NULL, NULL }, *argv[] = { "am", NULL };
 	pid_t pid;
+	int nul;
 
 	if (last > 0 && waitpid(last, NULL, WNOHANG) != 0)
 		last = 0;
 	if (last > 0)
 		return; /* still merging */
-	env[0] = am_xasprintf(PACK_MERGE_ENV "=%s", gitdir);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-					  POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSCHEDULER);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setschedpolicy(&at, SCHED_IDLE);
-	posix_spawnattr_setschedparam(&at, &sp);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-	posix_spawn_file_actions_adddup2(&fa, 0, 1);
-	posix_spawn_file_actions_adddup2(&fa, 0, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, env) == 0)
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		setsid();
+		nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		close_range(3, ~0U, 0);
+		sched_setscheduler(0, SCHED_IDLE, &sp);
+		libssh2_init(LIBSSH2_INIT_NO_CRYPTO); /* main shut both down */
+		git_libgit2_init();
+		_exit(am_ledger_merge_packs(gitdir, NULL) < 0 ? 1 : 0);
+	}
+	if (pid > 0)
 		last = pid;
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	free(env[0]);
 }
 
 static char *merge_gitdir; /* the ledger committed to, its merge not yet considered */

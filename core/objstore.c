@@ -29,9 +29,16 @@
 struct am_objstore {
 	git_odb_backend parent; /* first: libgit2 hands back this pointer */
 	git_odb_backend *mem;
-	git_oid *ids;
+	git_oid *ids;           /* written since the last flush */
 	size_t n, cap;
+	size_t bytes;           /* in the mempack */
 };
+
+/* Objects stay in memory after their pack is written, up to this much:
+ * the next commit of the process reads the trees this one wrote (a
+ * supervisor's final commit, the preflight's), and finds them parsed
+ * neither from a pack it would have to find first nor inflated. */
+#define KEEP_BYTES (4u << 20)
 
 static int
 st_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *id)
@@ -64,6 +71,7 @@ st_write(git_odb_backend *b, const git_oid *id, const void *data, size_t len, gi
 	int rc = s->mem->write(s->mem, id, data, len, type);
 
 	if (rc == 0) {
+		s->bytes += len;
 		if (s->n == s->cap) {
 			s->cap = s->cap ? 2 * s->cap : 64;
 			s->ids = am_xrealloc(s->ids, s->cap * sizeof(*s->ids));
@@ -251,10 +259,18 @@ fail:
 }
 
 void
+am_objstore_begin(struct am_objstore *s)
+{
+	if (s->n)
+		am_objstore_discard(s);
+}
+
+void
 am_objstore_discard(struct am_objstore *s)
 {
 	git_mempack_reset(s->mem);
 	s->n = 0;
+	s->bytes = 0;
 }
 
 /* Write the objects ids[0..n) as one pack into GITDIR/objects/pack; its
@@ -496,7 +512,13 @@ am_objstore_flush(struct am_objstore *s, git_repository *repo, const char *gitdi
 		return 0;
 	if (write_txn_pack(s, gitdir, err) < 0)
 		return -1;
-	am_objstore_discard(s);
+	/* Kept for reading; never written again: an object the staging area
+	 * holds is one libgit2 does not write again (it exists), which is
+	 * right once it is on disk, so a transaction that did not reach the
+	 * disk drops everything (am_objstore_discard). */
+	s->n = 0;
+	if (s->bytes > KEEP_BYTES)
+		am_objstore_discard(s);
 	return 0;
 }
 

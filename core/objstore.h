@@ -30,13 +30,19 @@ struct am_objstore;
 int am_objstore_attach(git_repository *repo, struct am_objstore **out, struct am_error **err);
 
 /* Write every staged object as one pack (with its index) into
- * GITDIR/objects/pack, stored (zlib level 0) and without deltas, then
- * forget them from memory.  Nothing staged: nothing written.  On failure
- * the staged objects are kept. */
+ * GITDIR/objects/pack, stored (zlib level 0) and without deltas.  The
+ * objects stay readable from memory (up to a few MB) but are not written
+ * again.  Nothing staged: nothing written.  On failure the staged objects
+ * are kept: the caller discards them. */
 int am_objstore_flush(struct am_objstore *s, git_repository *repo, const char *gitdir,
 		      struct am_error **err);
 
-/* Forget the staged objects (a transaction that lost its race). */
+/* Before a transaction: forget what was staged and not written (by one
+ * that did not commit); keep what was. */
+void am_objstore_begin(struct am_objstore *s);
+
+/* Forget every object in memory (a transaction that lost its race, or
+ * failed). */
 void am_objstore_discard(struct am_objstore *s);
 
 /* Whether GITDIR's packs are due a merge (reads the pack index headers). */

@@ -1815,6 +1815,8 @@ init_nop(int sig)
 	(void)sig;
 }
 
+static void child_plan(struct ctx *c);
+
 /* PID 1 of the sandbox. */
 static _Noreturn void
 init_main(struct ctx *c)
@@ -1833,6 +1835,7 @@ init_main(struct ctx *c)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* It is a copy of am, argv and all; let ps(1) tell them apart. */
 	prctl(PR_SET_NAME, "am-init", 0, 0, 0);
+	child_plan(c); /* while am writes our uid map and cgroups */
 	if (read(c->sock, &go, 1) != 1 || go != 'g')
 		_exit(SETUP_FAILED);
 	child_cgroups(c);
@@ -2050,6 +2053,32 @@ rlimits_plan(struct ctx *c, int cg_mem, int cg_pids)
 	 * sandbox's processes count (the init is one of them). */
 	if (p->max_pids && !cg_pids)
 		c->rl[c->nrl++] = (struct rl){ RLIMIT_NPROC, { p->max_pids + 1, p->max_pids + 1 } };
+}
+
+/* The init's own plan: the Landlock rules, the host /tmp paths to bring
+ * back, the library directories, the seccomp filter.  Worked out by the
+ * init rather than by am before the clone: it is the sandbox's work, which
+ * runs beside am's (am_sandbox_start's caller). */
+static void
+child_plan(struct ctx *c)
+{
+	const struct am_sandbox_plan *p = c->p;
+	struct am_error *err = NULL;
+	char *const *v;
+	size_t nv;
+
+	rules_plan(c);
+	rebind_plan(c);
+	c->libs = am_sandbox_lib_dirs(p);
+	c->rwlibs = rw_in_lib_dirs(p, c->libs);
+	for (v = c->libs, nv = 0; *v; v++)
+		nv++;
+	c->lib_exec = am_xcalloc(nv + 1, 1);
+	for (v = p->exec_paths, nv = 0; v && *v; v++)
+		nv++;
+	c->exe_exec = am_xcalloc(nv + 1, 1);
+	if (seccomp_build(&c->prog, &err) < 0)
+		child_fail(c, "seccomp filter", err ? err->msg : NULL, EINVAL);
 }
 
 /* Write val to dir/file. */
@@ -2390,8 +2419,6 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	unsigned long flags;
 	char uuid[37], go = 'g';
 	const char *name;
-	char *const *v;
-	size_t nv;
 	int sv[2] = { -1, -1 }, abi, userns = 1;
 
 	*out = NULL;
@@ -2416,18 +2443,6 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 			 (unsigned long long)p->scratch_bytes);
 	else
 		snprintf(c.tmpfs_opts, sizeof c.tmpfs_opts, "mode=1777");
-	rules_plan(&c);
-	rebind_plan(&c);
-	c.libs = am_sandbox_lib_dirs(p);
-	c.rwlibs = rw_in_lib_dirs(p, c.libs);
-	for (v = c.libs, nv = 0; *v; v++)
-		nv++;
-	c.lib_exec = am_xcalloc(nv + 1, 1);
-	for (v = p->exec_paths, nv = 0; v && *v; v++)
-		nv++;
-	c.exe_exec = am_xcalloc(nv + 1, 1);
-	if (seccomp_build(&c.prog, err) < 0)
-		goto fail;
 	if (p->name)
 		name = p->name;
 	else {

@@ -1090,6 +1090,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	struct stream so = { .fd = -1, .tee = out_fd, .log = -1 };
 	struct stream se = { .fd = -1, .tee = err_fd, .log = -1 };
 	struct am_usage usage = { 0 };
+	struct am_sandbox *ended_sb = NULL;
 	struct finish_ctx fc = { 0 };
 	struct sigaction sa = { 0 }, old_term, old_int, old_hup;
 	int sp[2] = { -1, -1 }, prog = -1, pidfd = -1;
@@ -1343,7 +1344,10 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 		 * two samples. */
 		if (disk_sample(&dm, sb, 1) > (uint64_t)disk_budget && disk_budget > 0 && !disk_hit)
 			disk_hit = 2;
-		am_sandbox_free(sb);
+		/* Its cgroups and scratch go after the record is written: nothing
+		 * there is read again, and removing them (a memory cgroup's rmdir,
+		 * the tmpfs's last reference) need not delay it. */
+		ended_sb = sb;
 		exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		/* Retry a plain failure while attempts and wall time remain. */
 		if (exit_code != 0 && !canceled && !wall_hit && !usage.oom_killed && !disk_hit &&
@@ -1362,6 +1366,8 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 				goto out;
 			}
 			term_at = 0;
+			am_sandbox_free(ended_sb);
+			ended_sb = NULL;
 			continue;
 		}
 		break;
@@ -1501,6 +1507,7 @@ am_exec_supervise(struct am_ledger *l, struct am_exec *x, int out_fd, int err_fd
 	}
 	rc = exit_code;
 out:
+	am_sandbox_free(ended_sb);
 	if (pending)
 		cJSON_Delete(pending);
 	cJSON_Delete(fc.details);
@@ -1682,6 +1689,8 @@ am_exec_sweep(struct am_ledger *l, struct am_error **err)
 
 			unlink(lp);
 		}
+		/* Its sandbox died with it (PR_SET_PDEATHSIG); its cgroups did not. */
+		am_sandbox_reclaim(uuid);
 		marked++;
 	}
 	closedir(d);

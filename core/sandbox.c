@@ -1785,7 +1785,7 @@ command_main(struct ctx *c)
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &c->prog, 0, 0) < 0)
 		child_fail(c, "seccomp", NULL, errno);
 
-	if (p->hold) {
+	{
 		/* Set up; the exec waits for am_sandbox_release.  A parent that
 		 * closes the socket instead ends the command here. */
 		struct setup_err m;
@@ -1816,6 +1816,14 @@ init_nop(int sig)
 }
 
 static void child_plan(struct ctx *c);
+
+static char command_stack[256 << 10] __attribute__((aligned(16)));
+
+static int
+command_start(void *c)
+{
+	command_main(c);
+}
 
 /* PID 1 of the sandbox. */
 static _Noreturn void
@@ -1869,11 +1877,18 @@ init_main(struct ctx *c)
 	 * which decides what reaches the sandbox (am_sandbox_signal). */
 	setsid();
 
-	cmd = raw_clone(0);
+	/* The command shares the init's memory until it execs, as with
+	 * vfork(2), and the init waits meanwhile: no copy of am's page tables
+	 * to make and to tear down at the exec.  Until then it runs only
+	 * command_main, on its own stack, which allocates nothing and writes
+	 * nothing the init reads afterwards; its descriptor table, signal
+	 * handlers, credentials, Landlock domain and seccomp filter are its
+	 * own as a process.  The agent's code never shares this memory: the
+	 * exec replaces it. */
+	cmd = clone(command_start, command_stack + sizeof command_stack,
+		    CLONE_VM | CLONE_VFORK | SIGCHLD, c);
 	if (cmd < 0)
 		child_fail(c, "fork", NULL, errno);
-	if (cmd == 0)
-		command_main(c);
 	/* The init needs no descriptor at all; the socket's last copy is the
 	 * command's, which exec closes. */
 	close_range(0, ~0U, 0);
@@ -1900,7 +1915,7 @@ init_main(struct ctx *c)
 struct am_sandbox {
 	pid_t pid;  /* the init */
 	int pidfd;  /* -1 where pidfd_open is missing */
-	int sock;   /* the set-up socket until the command has exec'd, else -1 */
+	int sock;   /* the set-up socket until the command is let exec, else -1 */
 	int scratch_fd; /* O_PATH of the scratch tmpfs's root, from the init */
 	int done;
 	int status;
@@ -2145,6 +2160,37 @@ cg_remove(struct am_sandbox *sb)
 	}
 }
 
+void
+am_sandbox_reclaim(const char *name)
+{
+	const struct cg_layout *l = cg_layout();
+	size_t n = strlen(name);
+	int i, tries;
+
+	for (i = 0; i < CG_N; i++) {
+		AM_AUTOFREE char *base = NULL;
+		struct dirent *e;
+		DIR *d;
+
+		if (!l->usable[i])
+			continue;
+		base = am_xasprintf("%s/am", l->own[i]);
+		if ((d = opendir(base)) == NULL)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			AM_AUTOFREE char *cg = NULL;
+
+			if (strncmp(e->d_name, name, n) != 0 || e->d_name[n] != '-')
+				continue;
+			cg = am_xasprintf("%s/%s", base, e->d_name);
+			/* The killed init's last tasks may still be on their way out. */
+			for (tries = 0; rmdir(cg) < 0 && errno == EBUSY && tries < 20; tries++)
+				usleep(10000);
+		}
+		closedir(d);
+	}
+}
+
 /* Make <own>/am/<name> for each usable controller and write the limits,
  * before any process is in it. */
 static int
@@ -2355,12 +2401,10 @@ reap(struct am_sandbox *sb, struct rusage *ru)
 	sb->status = st;
 }
 
-/* Read the sandbox's set-up messages: the scratch's descriptor, a failed
- * step's name, the command's "ready" (only if ready is set: wait for it),
- * and EOF once the command exec'd (or failed exec with 126/127), which ends
- * the set-up. */
+/* Read the sandbox's set-up messages up to the command's "ready": the
+ * scratch's descriptor, or a failed step's name. */
 static int
-await_setup(struct am_sandbox *sb, int ready, struct am_error **err)
+await_setup(struct am_sandbox *sb, struct am_error **err)
 {
 	struct setup_err se;
 	size_t got = 0;
@@ -2386,7 +2430,7 @@ await_setup(struct am_sandbox *sb, int ready, struct am_error **err)
 		got = 0;
 		if (se.kind == MSG_SCRATCH)
 			continue;
-		if (se.kind == MSG_READY && ready)
+		if (se.kind == MSG_READY)
 			return 0;
 		if (se.kind == MSG_FAILED) {
 			se.step[sizeof se.step - 1] = '\0';
@@ -2397,13 +2441,7 @@ await_setup(struct am_sandbox *sb, int ready, struct am_error **err)
 		}
 		goto fail;
 	}
-	if (ready) {
-		am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
-		goto fail;
-	}
-	close(sb->sock);
-	sb->sock = -1;
-	return 0;
+	am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
 fail:
 	close(sb->sock);
 	sb->sock = -1;
@@ -2500,7 +2538,7 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	*out = sb;
 	if (p->hold)
 		return 0;
-	if (await_setup(sb, 0, err) < 0) {
+	if (am_sandbox_release(sb, err) < 0) {
 		am_sandbox_free(sb);
 		*out = NULL;
 		return -1;
@@ -2520,12 +2558,19 @@ int
 am_sandbox_release(struct am_sandbox *sb, struct am_error **err)
 {
 	char x = 'x';
+	ssize_t n;
 
-	if (await_setup(sb, 1, err) < 0)
+	if (await_setup(sb, err) < 0)
 		return -1;
-	if (send(sb->sock, &x, 1, MSG_NOSIGNAL) != 1)
+	/* All that is left is the exec, which reports its own failure (exit
+	 * status 126 or 127, a message on the command's stderr): no need to
+	 * wait for it to tear down its copy of am. */
+	n = send(sb->sock, &x, 1, MSG_NOSIGNAL);
+	close(sb->sock);
+	sb->sock = -1;
+	if (n != 1)
 		return am_error_set(err, AM_EFAIL, "sandbox setup failed: the sandbox died at start");
-	return await_setup(sb, 0, err);
+	return 0;
 }
 
 pid_t

@@ -101,11 +101,15 @@ struct am_sandbox;
 int am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		     struct am_error **err);
 /* With plan->hold, start returns as soon as the sandbox's own set-up is
- * under way (the caller works meanwhile), and the command stops at its
- * last step, just before exec; release waits for it to get there (or for
- * the step that failed), lets it exec and returns as start would have.
- * A held sandbox that is never released is killed by am_sandbox_free. */
+ * under way (the caller works meanwhile); the command stops at its last
+ * step, just before exec, and release waits for it to get there (or for the
+ * step that failed) and lets it exec, which is what start does itself
+ * without hold.  An exec that fails ends the command with 126 or 127.  A
+ * held sandbox that is never released is killed by am_sandbox_free. */
 int am_sandbox_release(struct am_sandbox *sb, struct am_error **err);
+/* Remove what sandboxes named NAME-<attempt> left of their cgroups: what a
+ * supervisor killed before am_sandbox_free leaves behind.  Best effort. */
+void am_sandbox_reclaim(const char *name);
 /* PID (in our namespace) of the sandbox init. */
 pid_t am_sandbox_pid(const struct am_sandbox *sb);
 /* Bytes in use on the sandbox's scratch tmpfs, through a descriptor of it

@@ -88,10 +88,14 @@ check-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 bats tests
 	$(MAKE) clean
 
-demo: deps all
+# A sub-make builds, as for check: the compiler and linker flags come from
+# pkg-config, which knows the libraries only once deps installed them.
+demo: deps
+	$(MAKE) all
 	sh tests/demo.sh
 
-bench: deps all $(BENCH_BIN)
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
 	sh bench/run.sh
 
 install: all

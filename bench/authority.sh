@@ -7,12 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -x ./am ] && [ -x bench/authority ] || { echo "authority.sh: run 'make bench' first" >&2; exit 1; }
 runs=${BENCH_RUNS:-50}
-tmp=$(mktemp -d /tmp/am-bench-auth.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_STATE_HOME="$tmp/home/state" XDG_CONFIG_HOME="$tmp/home/config"
-export GIT_CONFIG_NOSYSTEM=1 LC_ALL=C
-unset AM_KEY AM_DELEGATION AM_WORKSPACE
-mkdir -p "$HOME"
+. bench/lib.sh
+bench_home auth
 AM=$(pwd)/am
 OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
 "$AM" -q init "$tmp/ws" >/dev/null
@@ -43,18 +39,7 @@ done
 t1=$(ns)
 create=$(( (t1 - t0) / runs / 1000 ))
 
-git init -q "$tmp/g"
-git -C "$tmp/g" config user.name b
-git -C "$tmp/g" config user.email b@example.invalid
-t0=$(ns)
-i=0
-while [ $i -lt "$runs" ]; do
-	echo "$i" > "$tmp/g/f$i"
-	git -C "$tmp/g" add "f$i" && git -C "$tmp/g" commit -q -m "$i"
-	i=$((i + 1))
-done
-t1=$(ns)
-gitc=$(( (t1 - t0) / runs / 1000 ))
+gitc=$(git_commit_us "$tmp/g" "$runs")
 
 mkdir -p "$OLDPWD/bench/results"
 {

@@ -8,12 +8,9 @@ cd "$(dirname "$0")/.."
 [ -x ./am ] && [ -x bench/policy ] || { echo "policy.sh: run 'make bench' first" >&2; exit 1; }
 runs=${BENCH_RUNS:-30}
 top=$(pwd)
-tmp=$(mktemp -d /tmp/am-bench-policy.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp/home" XDG_STATE_HOME="$tmp/home/state" XDG_CONFIG_HOME="$tmp/home/config"
-export GIT_CONFIG_NOSYSTEM=1 LC_ALL=C
-unset AM_KEY AM_DELEGATION AM_WORKSPACE AM_MANAGED_DIR
-mkdir -p "$HOME" "$tmp/profiles"
+. bench/lib.sh
+bench_home policy
+mkdir -p "$tmp/profiles"
 # A personal template with 200 rules; the matching rules come last, so each
 # decision scans them all.
 /usr/bin/python3 - "$top/profiles/personal.json" "$tmp/profiles/personal.json" <<'PY'
@@ -43,18 +40,7 @@ while [ $i -lt "$runs" ]; do
 done
 t1=$(ns)
 grant=$(( (t1 - t0) / runs / 1000 ))
-git init -q "$tmp/g"
-git -C "$tmp/g" config user.name b
-git -C "$tmp/g" config user.email b@example.invalid
-t0=$(ns)
-i=0
-while [ $i -lt "$runs" ]; do
-	echo "$i" > "$tmp/g/f$i"
-	git -C "$tmp/g" add "f$i" && git -C "$tmp/g" commit -q -m "$i"
-	i=$((i + 1))
-done
-t1=$(ns)
-gitc=$(( (t1 - t0) / runs / 1000 ))
+gitc=$(git_commit_us "$tmp/g" "$runs")
 mkdir -p "$top/bench/results"
 {
 	echo "policy: decisions against a 200-rule profile (in process), tool-grant apply end to end"

@@ -17,16 +17,10 @@ struct am_ctx {
 	const struct am_cmd *cmd;
 };
 
-enum {
-	AM_CMD_NEEDS_WORKSPACE = 1 << 0, /* find .am/ from cwd (or -C, AM_WORKSPACE) */
-	AM_CMD_MUTATES = 1 << 1,         /* needs authority (SPEC section 4) */
-};
-
 struct am_cmd {
 	const char *name;
 	const char *summary;
 	const char *usage;   /* after "am NAME "; lines separated by '\n' */
-	unsigned flags;
 	int (*exec)(struct am_ctx *ctx, int argc, char **argv);
 };
 

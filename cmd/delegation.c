@@ -438,6 +438,5 @@ const struct am_cmd am_cmd_delegation = {
 		 "list [--json]\n"
 		 "verify [--json] TOKEN|@FILE|-\n"
 		 "revoke ID [--reason TEXT] [--key FILE | --delegation TOKEN]",
-	.flags = AM_CMD_NEEDS_WORKSPACE | AM_CMD_MUTATES,
 	.exec = cmd_delegation_exec,
 };

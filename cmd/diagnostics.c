@@ -579,6 +579,5 @@ const struct am_cmd am_cmd_diagnostics = {
 		 "    [--key FILE | --delegation TOKEN]\n"
 		 "scan [--json] PATH...|-\n"
 		 "verify [--json] FILE.tar.zst",
-	.flags = AM_CMD_MUTATES,
 	.exec = cmd_diagnostics_exec,
 };

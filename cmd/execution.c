@@ -615,6 +615,5 @@ const struct am_cmd am_cmd_execution = {
 		 "logs ID [--follow] [--stderr]\n"
 		 "progress [--percent N] [--message M]\n"
 		 "cancel ID [--grace S] [--key FILE | --delegation TOKEN]",
-	.flags = AM_CMD_NEEDS_WORKSPACE | AM_CMD_MUTATES,
 	.exec = cmd_execution_exec,
 };

@@ -66,6 +66,5 @@ const struct am_cmd am_cmd_init = {
 	.name = "init",
 	.summary = "create a workspace and its signed ledger",
 	.usage = "[--owner-key PUBFILE] [--owner-name NAME] [DIR]",
-	.flags = 0,
 	.exec = cmd_init_exec,
 };

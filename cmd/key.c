@@ -110,6 +110,5 @@ const struct am_cmd am_cmd_key = {
 	.name = "key",
 	.summary = "generate and inspect OpenSSH ed25519 keys",
 	.usage = "generate [-C COMMENT] [FILE]\nshow FILE",
-	.flags = 0,
 	.exec = cmd_key_exec,
 };

@@ -158,6 +158,5 @@ const struct am_cmd am_cmd_log = {
 	.name = "log",
 	.summary = "list ledger events, newest first",
 	.usage = "[--operation ID] [--type TYPE] [--since TIME] [-n N] [--json]",
-	.flags = AM_CMD_NEEDS_WORKSPACE,
 	.exec = cmd_log_exec,
 };

@@ -171,6 +171,5 @@ const struct am_cmd am_cmd_policy = {
 	.summary = "check requests against a profile and explain recorded decisions",
 	.usage = "check --profile NAME --action ACTION --resource R [--tenant T] [--json]\n"
 		 "explain [--json] OPERATION",
-	.flags = 0,
 	.exec = cmd_policy_exec,
 };

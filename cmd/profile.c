@@ -588,6 +588,5 @@ const struct am_cmd am_cmd_profile = {
 		 "diff A B [--json]\n"
 		 "check FILE [--layer] [--json]\n"
 		 "export NAME",
-	.flags = AM_CMD_MUTATES,
 	.exec = cmd_profile_exec,
 };

@@ -184,6 +184,5 @@ const struct am_cmd am_cmd_show = {
 	.name = "show",
 	.summary = "print an artifact or an operation",
 	.usage = "[--json] ID",
-	.flags = AM_CMD_NEEDS_WORKSPACE,
 	.exec = cmd_show_exec,
 };

@@ -593,6 +593,5 @@ const struct am_cmd am_cmd_tool_grant = {
 		 "list [--active] [--tenant T] [--json]\n"
 		 "show GRANT_ID [--tenant T] [--json]\n"
 		 "check TOOL --to DELEGATE [--tenant T] [--json]",
-	.flags = AM_CMD_NEEDS_WORKSPACE | AM_CMD_MUTATES,
 	.exec = cmd_tool_grant_exec,
 };

@@ -261,6 +261,5 @@ const struct am_cmd am_cmd_trust = {
 	.usage = "add PUBFILE --name NAME --role owner|operator|machine [--key FILE]\n"
 		 "list [--json]\n"
 		 "remove NAME [--key FILE]",
-	.flags = AM_CMD_NEEDS_WORKSPACE | AM_CMD_MUTATES,
 	.exec = cmd_trust_exec,
 };

@@ -50,6 +50,5 @@ const struct am_cmd am_cmd_verify = {
 	.name = "verify",
 	.summary = "check artifact hashes, commit signatures, history and transitions",
 	.usage = "[--json] [-q]",
-	.flags = AM_CMD_NEEDS_WORKSPACE,
 	.exec = cmd_verify_exec,
 };

@@ -3,7 +3,6 @@
 
 load helper
 
-G() { git -C "$WS/.am/ledger.git" "$@"; }
 
 # forge [-S KEY] PATH=FILE...: a commit on top of refs/am/ledger whose tree
 # has the given files replaced, optionally SSH-signed with KEY, made with plain

@@ -4,8 +4,6 @@
 
 load helper
 
-G() { git -C "$WS/.am/ledger.git" "$@"; }
-tip() { G rev-parse refs/am/ledger; }
 OWNER() { echo "$XDG_CONFIG_HOME/am/owner_ed25519"; }
 
 # The principals in the ledger's allowed_signers, sorted, one a line.

@@ -5,20 +5,12 @@
 
 load helper
 
-G() { git -C "$WS/.am/ledger.git" "$@"; }
-tip() { G rev-parse refs/am/ledger; }
 OWNER="" # set by ws_setup
 
 # tok.py (see its header) with Debian's python, which has PyJWT.
 tok() { /usr/bin/python3 "$AM_TOP/tests/fixtures/authority/tok.py" "$@"; }
 claim() { tok claims "$1" | /usr/bin/python3 -c 'import json,sys; c=json.load(sys.stdin); print(eval(sys.argv[1], {}, c))' "$2"; }
 jti() { claim "$1" jti; }
-# json CODE [ARGS...]: run python CODE with d = the JSON document on stdin.
-json() {
-	local code=$1
-	shift
-	/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $code" "$@"
-}
 
 # A workspace; $OWNER is the owner key am init generated.
 ws_setup() {

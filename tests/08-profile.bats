@@ -8,26 +8,9 @@
 load helper
 
 FIX="$AM_TOP/tests/fixtures/profiles"
-G() { git -C "$WS/.am/ledger.git" "$@"; }
-tip() { G rev-parse refs/am/ledger; }
-json() {
-	local code=$1
-	shift
-	/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $code" "$@"
-}
 
 # Every test: no enterprise layer unless it makes one, and $OWNER.
-ws() {
-	export AM_MANAGED_DIR="$BATS_TEST_TMPDIR/managed.d"
-	OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
-}
-
-# managed FILE JSON: a root-owned enterprise file, mode 644, in a 755 dir.
-managed() {
-	install -d -m 755 "$AM_MANAGED_DIR"
-	printf '%s\n' "$2" > "$AM_MANAGED_DIR/$1"
-	chmod 644 "$AM_MANAGED_DIR/$1"
-}
+ws() { no_managed; }
 
 # file NAME JSON: a profile file in $HOME.
 file() { printf '%s\n' "$2" > "$HOME/$1"; }

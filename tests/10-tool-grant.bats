@@ -5,19 +5,11 @@
 
 load helper
 
-G() { git -C "$WS/.am/ledger.git" "$@"; }
-tip() { G rev-parse refs/am/ledger; }
-json() {
-	local code=$1
-	shift
-	/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $code" "$@"
-}
 URN=urn:srcos:agent-machine:tool-grant:
 
 # A workspace, no enterprise layer, and $OWNER.
 ws() {
-	export AM_MANAGED_DIR="$BATS_TEST_TMPDIR/managed.d"
-	OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
+	no_managed
 	init_ws
 }
 

@@ -6,19 +6,11 @@
 
 load helper
 
-G() { git -C "$WS/.am/ledger.git" "$@"; }
-tip() { G rev-parse refs/am/ledger; }
-json() {
-	local code=$1
-	shift
-	/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $code" "$@"
-}
 CORPUS() { echo "$BATS_TEST_TMPDIR/corpus"; }
 
 # A workspace with some history: a delegation, a profile, a tool grant.
 ws() {
-	export AM_MANAGED_DIR="$BATS_TEST_TMPDIR/managed.d"
-	OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
+	no_managed
 	init_ws
 	am delegation create --to ada --profile personal --key "$OWNER" \
 		--operations agent_machine.execution.start,agent_machine.diagnostics.export_redacted \

@@ -24,8 +24,32 @@ init_ws() {
 	cd "$WS"
 }
 
-# The ledger's git dir.
+# The ledger's git dir; G ARGS...: git in it; tip: its commit.
 ledger() { echo "$WS/.am/ledger.git"; }
+G() { git -C "$WS/.am/ledger.git" "$@"; }
+tip() { G rev-parse refs/am/ledger; }
+
+# json CODE [ARGS...]: run python CODE with d = the JSON document on stdin.
+json() {
+	local code=$1
+	shift
+	/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $code" "$@"
+}
+
+# No enterprise layer unless the test makes one (the host's
+# /etc/am/managed.d must not leak in), and $OWNER, the owner key that
+# am init generates.
+no_managed() {
+	export AM_MANAGED_DIR="$BATS_TEST_TMPDIR/managed.d"
+	OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
+}
+
+# managed FILE JSON: a root-owned enterprise file, mode 644, in a 755 dir.
+managed() {
+	install -d -m 755 "$AM_MANAGED_DIR"
+	printf '%s\n' "$2" > "$AM_MANAGED_DIR/$1"
+	chmod 644 "$AM_MANAGED_DIR/$1"
+}
 
 # Run a C unit test binary; it prints failed checks itself.
 run_unit() {

@@ -6,19 +6,11 @@ bats_require_minimum_version 1.5.0
 
 PY=/usr/bin/python3
 
-# json CODE [ARGS...]: run python CODE with d = the JSON document on stdin.
-json() {
-	local code=$1
-	shift
-	"$PY" -c "import json,sys; d=json.load(sys.stdin); $code" "$@"
-}
-
 # A workspace at $WS (the current directory), no enterprise layer, $OWNER
 # (the owner's key) and $ACTOR (the owner's principal name, the grantee of
 # executions started with that key).
 ws() {
-	export AM_MANAGED_DIR="$BATS_TEST_TMPDIR/managed.d"
-	OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
+	no_managed
 	init_ws
 	ACTOR=$(am --json trust list | json 'print([p["name"] for p in d if p["role"]=="owner"][0])')
 }

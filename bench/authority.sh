@@ -28,7 +28,6 @@ cp "$tmp/cur" "$tmp/d5"
 v1=$("$OLDPWD/bench/authority" "$tmp/ws" "$tmp/d1" 2000)
 v5=$("$OLDPWD/bench/authority" "$tmp/ws" "$tmp/d5" 2000)
 
-ns() { date +%s%N; }
 t0=$(ns)
 i=0
 while [ $i -lt "$runs" ]; do

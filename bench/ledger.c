@@ -76,25 +76,12 @@ number(const char *s, long min, long max)
 }
 
 /* What am does after its commits (cmd/am.c): if the packs are due a merge,
- * a detached process does it.  Here a forked one, which opens the ledger
- * afresh. */
+ * a detached child does it. */
 static void
 merge_in_background(const char *gitdir)
 {
-	pid_t pid;
-
-	if (!am_ledger_merge_due(gitdir))
-		return;
-	pid = fork();
-
-	if (pid != 0) {
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
-		return;
-	}
-	if (setsid() < 0 || fork() != 0)
-		_exit(0);
-	_exit(am_ledger_merge_packs(gitdir, NULL) < 0);
+	if (am_ledger_merge_due(gitdir))
+		am_ledger_merge_detached(gitdir);
 }
 
 /* Building a history: merges are left for ledger.sh to do at the end (one

@@ -31,7 +31,6 @@ AM="$top/am"
 OWNER="$XDG_CONFIG_HOME/am/owner_ed25519"
 "$AM" -q init "$tmp/ws" >/dev/null
 cd "$tmp/ws"
-ns() { date +%s%N; }
 t0=$(ns)
 i=0
 while [ $i -lt "$runs" ]; do

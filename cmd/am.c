@@ -1,14 +1,9 @@
 /* am.c - main: global options, the command table, dispatch, exit code. */
-#include <fcntl.h>
 #include <getopt.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <stdarg.h>
 #include <errno.h>
 
 #include <git2.h>
-#include <libssh2.h>
 #include <sodium.h>
 
 #include "am.h"
@@ -398,56 +393,13 @@ cmd_version(struct am_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-/* The environment variable that makes am a ledger pack merger. */
-#define PACK_MERGE_ENV "AM_PACK_MERGE"
-
-/* A detached child merges a ledger's packs (am-ledger(5), "Object
- * storage"), as git gc --auto detaches: a session of its own, /dev/null
- * for stdio and no other descriptor, so that a test runner or a pipeline
- * waiting for this command's output does not wait for the merge, and
- * SCHED_IDLE, so that it runs only on a CPU nothing else wants.  A fork,
- * not a new am: loading am's libraries again would cost more than most
- * merges (7 ms).  It is our child: reaped when the next one is started, or
- * by init once we are gone. */
-static void
-merge_spawn(const char *gitdir)
-{
-	static pid_t last;
-	struct sched_param sp = { .sched_priority = 0 };
-	pid_t pid;
-	int nul;
-
-	if (last > 0 && waitpid(last, NULL, WNOHANG) != 0)
-		last = 0;
-	if (last > 0)
-		return; /* still merging */
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		setsid();
-		nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-		}
-		close_range(3, ~0U, 0);
-		sched_setscheduler(0, SCHED_IDLE, &sp);
-		libssh2_init(LIBSSH2_INIT_NO_CRYPTO); /* main shut both down */
-		git_libgit2_init();
-		_exit(am_ledger_merge_packs(gitdir, NULL) < 0 ? 1 : 0);
-	}
-	if (pid > 0)
-		last = pid;
-}
-
 static char *merge_gitdir; /* the ledger committed to, its merge not yet considered */
 
 void
 am_merge_pending(void)
 {
 	if (merge_gitdir && am_ledger_merge_due(merge_gitdir))
-		merge_spawn(merge_gitdir);
+		am_ledger_merge_detached(merge_gitdir);
 	free(merge_gitdir);
 	merge_gitdir = NULL;
 }
@@ -473,13 +425,20 @@ main(int argc, char **argv)
 	struct am_ctx ctx = { 0 };
 	const struct am_cmd *cmd;
 	const char *nc = getenv("NO_COLOR");
-	const char *merge = getenv(PACK_MERGE_ENV);
+	/* AM_PACK_MERGE=GITDIR: merge that ledger's packs in the foreground
+	 * and exit (am-ledger(5), an internal interface for tests). */
+	const char *merge = getenv("AM_PACK_MERGE");
+	struct am_error *err = NULL;
 	int i, rc;
 
 	if (merge && *merge) {
-		git_libgit2_init();
-		rc = am_ledger_merge_packs(merge, NULL);
-		_exit(rc < 0 ? 1 : 0);
+		am_ledger_init();
+		if (am_ledger_merge_packs(merge, &err) < 0) {
+			fprintf(stderr, "am: merging the packs of '%s': %s\n", merge, err->msg);
+			am_error_free(err);
+			_exit(1);
+		}
+		_exit(0);
 	}
 	am_ledger_set_background_merge(merge_after_commit);
 
@@ -529,7 +488,6 @@ main(int argc, char **argv)
 	cmd = find_cmd(argv[i]);
 	if (cmd == NULL) {
 		const char *s = suggest(argv[i]);
-		struct am_error *err = NULL;
 
 		if (s)
 			am_error_set(&err, AM_EUSAGE,
@@ -542,12 +500,7 @@ main(int argc, char **argv)
 	ctx.cmd = cmd;
 	if (am_help_requested(&ctx, argc - i, argv + i))
 		return 0;
-	/* libgit2's init initializes libssh2, which initializes OpenSSL's
-	 * engines: half a millisecond of every command.  am never talks to a
-	 * remote, so libssh2 is initialized first, without its crypto, and
-	 * libgit2's call finds it done. */
-	libssh2_init(LIBSSH2_INIT_NO_CRYPTO);
-	git_libgit2_init();
+	am_ledger_init();
 	optind = 0; /* reset getopt for the command's own parse */
 	rc = cmd->exec(&ctx, argc - i, argv + i);
 	fflush(stdout);

@@ -139,15 +139,10 @@ exec_start(struct am_ctx *ctx, int argc, char **argv)
 		fflush(NULL);
 		pid = fork();
 		if (pid == 0) {
-			int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-
 			/* The supervisor outlives this command: its own session,
 			 * no terminal, output only to the machine-local logs. */
 			close(pfd[0]);
-			setsid();
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
+			am_detach();
 			rc = am_exec_supervise(l, x, -1, -1, pfd[1], &err) >= 0 ? 0 : 1;
 			am_merge_pending();
 			_exit(rc);

@@ -28,14 +28,8 @@ static int
 put_index(struct am_txn *t, const char *uuid, const cJSON *idx, struct am_error **err)
 {
 	AM_AUTOFREE char *path = am_xasprintf("grants/%.2s/%s", uuid, uuid);
-	size_t len;
-	char *bytes = am_canon_dump(idx, &len, err);
 
-	if (bytes == NULL)
-		return -1;
-	am_txn_put_file(t, path, bytes, len);
-	free(bytes);
-	return 0;
+	return am_txn_put_json(t, path, idx, err);
 }
 
 /* The gate was evaluated before: record the decision, then either the

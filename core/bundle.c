@@ -114,7 +114,8 @@ pick(const cJSON *o, const char *const *keys)
 }
 
 /* Logs of an execution directory that are collected: the child's output
- * and plain log files (lease.json, supervisor state, is skipped before). */
+ * and plain log files (a lease.json, supervisor state that am versions
+ * before leases/ kept there, is skipped before). */
 static int
 log_name_allowed(const char *name)
 {

@@ -787,14 +787,8 @@ am_exec_preflight(struct am_ledger *l, struct am_exec *x, char **existing, struc
 	/* The lease at once, before anything else can fail: an operation that
 	 * is running in the ledger always has one, so a crash from here on is
 	 * found by the next sweep and its slot freed. */
-	{
-		AM_AUTOFREE char *dir = am_exec_dir(x->op);
-
-		if (am_mkdir_p(dir, 0700, NULL) == 0) {
-			write_lease(x->op);
-			x->leased_by = getpid();
-		}
-	}
+	write_lease(x->op);
+	x->leased_by = getpid();
 	return 0;
 }
 

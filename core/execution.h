@@ -11,8 +11,8 @@
  *   last commit: the LocalAgentExecution artifact (usage per dimension,
  *     exit status, output hashes and sizes) and completed / failed /
  *     canceled, settling the budget.
- * Raw output stays machine-local under $XDG_STATE_HOME/am/executions/<uuid>/,
- * with the supervisor's lease (lease.json).
+ * Raw output stays machine-local under $XDG_STATE_HOME/am/executions/<uuid>/;
+ * the supervisor's lease is $XDG_STATE_HOME/am/leases/<uuid>.json.
  *
  * Ownership: struct am_exec is freed with am_exec_free().
  */

@@ -2,10 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <git2.h>
+#include <libssh2.h>
 #include <sodium.h>
 
 #include "canon.h"
@@ -715,7 +718,7 @@ static void
 merge_after_commit(git_repository *repo, const char *gitdir)
 {
 	if (background_merge == NULL)
-		am_objstore_merge(repo, gitdir, NULL);
+		am_objstore_merge(repo, gitdir, 0, NULL);
 	else
 		background_merge(gitdir);
 }
@@ -734,9 +737,49 @@ am_ledger_merge_packs(const char *gitdir, struct am_error **err)
 
 	if (git_repository_open_bare(&repo, gitdir) != 0)
 		return git_fail(err, AM_EFAIL, "cannot open ledger");
-	rc = am_objstore_merge(repo, gitdir, err);
+	rc = am_objstore_merge(repo, gitdir, 1, err);
 	git_repository_free(repo);
 	return rc < 0 ? -1 : 0;
+}
+
+void
+am_ledger_merge_detached(const char *gitdir)
+{
+	static pid_t last;
+	struct sched_param sp = { .sched_priority = 0 };
+	pid_t pid;
+
+	if (last > 0 && waitpid(last, NULL, WNOHANG) != 0)
+		last = 0;
+	if (last > 0)
+		return; /* still merging */
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		am_detach();
+		close_range(3, ~0U, 0);
+		sched_setscheduler(0, SCHED_IDLE, &sp);
+		/* libgit2's process-wide state came with the fork, its cache of
+		 * open packs among it, whose descriptors were just closed: shut it
+		 * down whatever the parent's count, and start afresh. */
+		while (git_libgit2_shutdown() > 0)
+			;
+		am_ledger_init();
+		_exit(am_ledger_merge_packs(gitdir, NULL) < 0 ? 1 : 0);
+	}
+	if (pid > 0)
+		last = pid;
+}
+
+void
+am_ledger_init(void)
+{
+	/* libgit2's init initializes libssh2, which initializes OpenSSL's
+	 * engines: half a millisecond of every command.  am never talks to a
+	 * remote, so libssh2 is initialized first, without its crypto, and
+	 * libgit2's call finds it done. */
+	libssh2_init(LIBSSH2_INIT_NO_CRYPTO);
+	git_libgit2_init();
 }
 
 /* Serialize ref updates among am writers with flock(2): the kernel drops
@@ -776,34 +819,6 @@ backoff(int attempt)
 	usleep((useconds_t)(100 + randombytes_uniform(spread)));
 }
 
-/* Where the ledger's ref points, as git stores it: its own file, or a line
- * of packed-refs once git pack-refs moved it there.  0, 1 (no such ref)
- * or -1. */
-static int
-ref_read(const char *gitdir, git_oid *out)
-{
-	AM_AUTOFREE char *loose = am_xasprintf("%s/" AM_LEDGER_REF, gitdir);
-	AM_AUTOFREE char *packed = am_xasprintf("%s/packed-refs", gitdir);
-	AM_AUTOFREE char *data = NULL;
-	const char *line;
-	size_t len;
-
-	if (am_read_file(loose, 4096, &data, &len, NULL) == 0)
-		return len >= GIT_OID_HEXSZ && git_oid_fromstrn(out, data, GIT_OID_HEXSZ) == 0 ? 0 : -1;
-	if (access(loose, F_OK) == 0 || errno != ENOENT)
-		return -1;
-	if (am_read_file(packed, 0, &data, &len, NULL) < 0)
-		return access(packed, F_OK) < 0 && errno == ENOENT ? 1 : -1;
-	for (line = data; *line; line += strcspn(line, "\n"), line += *line == '\n') {
-		size_t n = strcspn(line, "\n");
-
-		if (n == GIT_OID_HEXSZ + 1 + strlen(AM_LEDGER_REF) && line[GIT_OID_HEXSZ] == ' ' &&
-		    strncmp(line + GIT_OID_HEXSZ + 1, AM_LEDGER_REF, strlen(AM_LEDGER_REF)) == 0)
-			return git_oid_fromstrn(out, line, GIT_OID_HEXSZ) == 0 ? 0 : -1;
-	}
-	return 1;
-}
-
 /* Move the ledger's ref from old (NULL: it must not exist yet) to new_oid
  * as git update-ref does: under refs/am/ledger.lock, created exclusively
  * (git's own writers take the same lock file), the new id written and
@@ -813,16 +828,19 @@ ref_read(const char *gitdir, git_oid *out)
  * every commit.  Returns 0, 1 if the ref is not at old (another writer
  * moved it: rebuild on it), or -1 with *err. */
 static int
-ref_update(const char *gitdir, const git_oid *old, const git_oid *new_oid, struct am_error **err)
+ref_update(git_repository *repo, const char *gitdir, const git_oid *old, const git_oid *new_oid,
+	   struct am_error **err)
 {
 	AM_AUTOFREE char *path = am_xasprintf("%s/" AM_LEDGER_REF, gitdir);
 	AM_AUTOFREE char *lock = am_xasprintf("%s.lock", path);
 	char line[GIT_OID_HEXSZ + 2];
 	git_oid cur;
-	int fd, rc = ref_read(gitdir, &cur);
+	/* libgit2 reads it as git stores it: its own file, or a line of
+	 * packed-refs once git pack-refs moved it there. */
+	int fd, rc = git_reference_name_to_id(&cur, repo, AM_LEDGER_REF);
 
-	if (rc < 0)
-		return am_error_set(err, AM_EINTEGRITY, "cannot read " AM_LEDGER_REF " in '%s'", gitdir);
+	if (rc != 0 && rc != GIT_ENOTFOUND)
+		return git_fail(err, AM_EINTEGRITY, "cannot read " AM_LEDGER_REF);
 	if (old ? rc != 0 || !git_oid_equal(&cur, old) : rc == 0)
 		return 1;
 	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -904,7 +922,7 @@ transact(struct am_ledger *l, git_repository *repo, struct am_objstore *store, c
 
 			unlink(stale);
 		}
-		moved = ref_update(gitdir, create ? NULL : &old, &new_oid, err);
+		moved = ref_update(repo, gitdir, create ? NULL : &old, &new_oid, err);
 		close(lockfd);
 		if (moved < 0)
 			goto out;
@@ -1089,18 +1107,6 @@ am_ledger_list_fanout(struct am_ledger *l, const char *dir, char ***names, size_
 	*names = v;
 	*n = cnt;
 	return 0;
-}
-
-void
-am_strv_free(char **v)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i]; i++)
-		free(v[i]);
-	free(v);
 }
 
 int

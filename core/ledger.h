@@ -59,18 +59,27 @@ typedef int (*am_txn_fn)(struct am_txn *t, void *arg, struct am_error **err);
  * commit_out (may be NULL) gets the new commit id (40 hex + NUL). */
 int am_ledger_transact(struct am_ledger *l, am_txn_fn fn, void *arg,
 		       char commit_out[41], struct am_error **err);
+/* libgit2 (and the libssh2 it initializes) for a process that uses the
+ * ledger: once, before anything else of libgit2. */
+void am_ledger_init(void);
 /* After every commit the writer hands fn the ledger's git directory, if
  * set: am decides when to look at the packs and, when they are due a merge
- * (am-ledger(5), "Object storage"), starts a detached copy of itself for
- * it (as git gc --auto detaches), so that no command waits for it.  Unset,
- * the writer merges itself when due (what tests and benchmarks linking
- * libam get). */
+ * (am-ledger(5), "Object storage"), leaves it to a detached child, as git
+ * gc --auto detaches, so that no command waits for it.  Unset, the writer
+ * merges itself when due, unless another process is merging. */
 typedef void (*am_merge_fn)(const char *gitdir);
 void am_ledger_set_background_merge(am_merge_fn fn);
 /* Whether gitdir's packs are due a merge (index file sizes only). */
 int am_ledger_merge_due(const char *gitdir);
-/* The merge itself, whatever its size: what fn's process runs.  0 or -1. */
+/* The merge itself, waiting for another merger to finish first.  0 or -1. */
 int am_ledger_merge_packs(const char *gitdir, struct am_error **err);
+/* The merge in a forked child: a session of its own, /dev/null for stdio
+ * and no other descriptor (a test runner or a pipeline waiting for the
+ * caller's output does not wait for it), SCHED_IDLE (it runs only on a CPU
+ * nothing else wants).  A fork, not a new am: loading am's libraries again
+ * would cost more than most merges (7 ms).  The child is reaped when the
+ * next one is started, or by init once the caller is gone. */
+void am_ledger_merge_detached(const char *gitdir);
 /* Bootstrap: create a fresh bare repository at gitdir and make its first
  * commit from fn (used by am init only). */
 int am_ledger_create(const char *gitdir, am_txn_fn fn, void *arg,
@@ -115,7 +124,6 @@ int am_ledger_artifact(struct am_ledger *l, const char *id, cJSON **out,
 /* Names in a directory of the tip tree, sorted; *n entries; NULL-terminated. */
 int am_ledger_list(struct am_ledger *l, const char *dir, char ***names, size_t *n,
 		   struct am_error **err);
-void am_strv_free(char **v);
 /* Names in a fan-out index directory (DIR/<2 chars>/<name>), over all its
  * subdirectories, sorted; *n entries; NULL-terminated. */
 int am_ledger_list_fanout(struct am_ledger *l, const char *dir, char ***names, size_t *n,

@@ -863,7 +863,7 @@ pack_remove(const char *dir, const char *name)
 }
 
 int
-am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **err)
+am_objstore_merge(git_repository *repo, const char *gitdir, int wait, struct am_error **err)
 {
 	AM_AUTOFREE char *dir = am_xasprintf("%s/objects/pack", gitdir);
 	struct pack *v = NULL, *copy = NULL;
@@ -872,13 +872,18 @@ am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **er
 	size_t n, k, i, nc = 0, nids = 0;
 	int lock, rc = -1, r;
 
-	/* One merger at a time; a busy lock means someone else is at it. */
+	/* One merger at a time; unless told to wait, a busy lock means
+	 * someone else is at it. */
 	lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lock < 0)
-		return 0;
-	if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		return am_error_set(err, AM_EFAIL, "cannot open '%s': %s", dir, strerror(errno));
+	while (flock(lock, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR)
+			continue;
 		close(lock);
-		return 0;
+		if (errno == EWOULDBLOCK)
+			return 0;
+		return am_error_set(err, AM_EFAIL, "cannot lock '%s': %s", dir, strerror(errno));
 	}
 	n = list_packs(dir, &v);
 	k = merge_span(v, n);

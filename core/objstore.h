@@ -53,8 +53,9 @@ int am_objstore_merge_due(const char *gitdir);
  * measured); packs already made that way are copied entry by entry, with
  * nothing recompressed.  Best effort and safe to race: the merged pack is
  * complete on disk before any pack it replaces is removed, and only one
- * process merges at a time.  Returns the number of packs merged (0: none),
+ * process merges at a time: with wait, this one waits for the other, else
+ * it leaves the merge to it.  Returns the number of packs merged (0: none),
  * or -1 with *err set. */
-int am_objstore_merge(git_repository *repo, const char *gitdir, struct am_error **err);
+int am_objstore_merge(git_repository *repo, const char *gitdir, int wait, struct am_error **err);
 
 #endif

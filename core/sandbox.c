@@ -3,34 +3,31 @@
  * The shape (after bubblewrap):
  *
  *   am (the parent)                 init: PID 1 inside             the command
- *   cgroups made, limits written
- *   Landlock rules, seccomp BPF,
- *   library directories, rlimits
- *   computed (this is the last
- *   place that may allocate)
- *   clone(NEWUSER|NEWNS|NEWPID|   -> waits for "go"
- *         NEWIPC|NEWUTS[|NEWNET])
- *   uid_map/gid_map written,
+ *   cgroups made, limits written,
+ *   rlimits computed
+ *   clone(NEWUSER|NEWNS|NEWPID|   -> works out the Landlock rules,
+ *         NEWIPC|NEWUTS[|NEWNET])    the library directories and the
+ *   uid_map/gid_map written,         seccomp BPF, waits for "go"
  *   child put in the v2 cgroups
  *   "go" -------------------------> joins its v1 cgroups itself,
- *                                   hostname, loopback, mounts,
- *   keeps the scratch's fd  <------ sends the scratch tmpfs's fd,
- *                                   a fresh /proc, every mount noexec
+ *   (returns here with hold;        hostname, loopback, mounts,
+ *   the caller works meanwhile)     a fresh /proc, every mount noexec
+ *   keeps the scratch's fd  <------ sends the scratch tmpfs's fd;
  *                                   but the library directories and
  *                                   the executables
- *                                   fork --------------------------> setsid, fds 0-2 only,
- *                                   forwards signals, reaps           chdir, rlimits,
- *                                   every orphan, exits with          no_new_privs, Landlock,
- *                                   the command's status              no capabilities, seccomp,
- *                                                                     execve
- *   reads the socket to EOF  <----- a failing step sends its name and errno; the child's end
- *                                   is close-on-exec, so EOF means the command was exec'd
+ *                                   clone(VM|VFORK) ---------------> setsid, fds 0-2 only,
+ *                                   waits until it execs; then       chdir, rlimits,
+ *                                   forwards signals, reaps          no_new_privs, Landlock,
+ *                                   every orphan, exits with         no capabilities, seccomp,
+ *                                   the command's status             "ready", waits for "x"
+ *   am_sandbox_release: reads  <--- a failing step sends its name and errno instead
+ *   up to "ready", sends "x" ----------------------------------------> execve
  *
- * Both children are made with the raw clone system call, not fork(3): am may
- * have threads, and glibc's fork takes the malloc locks that another thread
- * might hold at that instant.  So nothing after the clone allocates, takes a
- * lock or uses stdio; everything the children need is prepared here first
- * (struct ctx) and they only make system calls.
+ * The children are made with the raw clone system call, not fork(3), so
+ * that no fork handler of a library runs in them.  They do allocate (the
+ * init's plan), which is safe only because the caller has no other thread
+ * that could hold the malloc lock at the clone: am_sandbox_start refuses a
+ * multi-threaded caller.
  *
  * The layers are redundant on purpose: the mount namespace hides what must
  * not be seen, Landlock says what may be read, written and executed, seccomp
@@ -304,17 +301,6 @@ vec_add(struct vec *x, char *s)
 	x->v[x->n] = NULL;
 }
 
-/* Free a NULL-terminated vector of strings and the strings. */
-static void
-strv_free(char **v)
-{
-	char **s;
-
-	for (s = v; s && *s; s++)
-		free(*s);
-	free(v);
-}
-
 /* 1 if path is dir or below it (both absolute, no trailing slash but "/"). */
 static int
 path_under(const char *path, const char *dir)
@@ -436,8 +422,14 @@ rw_in_lib_dirs(const struct am_sandbox_plan *p, char *const *libs)
 	return out.v;
 }
 
-char **
-am_sandbox_lib_dirs(const struct am_sandbox_plan *p)
+/* The directories from which the dynamic loader may map code inside the
+ * sandbox (besides each executable's own file): the system's library
+ * directories (with those of /etc/ld.so.conf) and <prefix>/lib of an
+ * executable at <prefix>/bin/X or <prefix>/sbin/X, real paths, none inside
+ * another or inside a writable path.  NULL-terminated; the caller frees each
+ * string and the vector. */
+static char **
+lib_dirs(const struct am_sandbox_plan *p)
 {
 	struct vec cand = { 0 }, out = { 0 };
 	char *const *v;
@@ -573,8 +565,8 @@ static const struct {
 	{ TIOCLINUX, "TIOCLINUX" },
 };
 
-/* Build the filter and export it as a BPF program, so the child can load it
- * with one system call and no allocation. */
+/* Build the filter and export it as a BPF program, so that the command
+ * loads it with one system call, after everything that needs another. */
 static int
 seccomp_build(struct sock_fprog *out, struct am_error **err)
 {
@@ -660,6 +652,18 @@ fail:
 	seccomp_release(sc);
 	return am_error_set(err, AM_EFAIL, "sandbox: cannot build the seccomp filter: %s: %s",
 			    what, strerror(rc < 0 ? -rc : EINVAL));
+}
+
+/* The filter, built once a process: it is the same for every plan. */
+static int
+seccomp_prog(struct sock_fprog *out, struct am_error **err)
+{
+	static struct sock_fprog prog;
+
+	if (prog.filter == NULL && seccomp_build(&prog, err) < 0)
+		return -1;
+	*out = prog;
+	return 0;
 }
 
 /* ---- cgroups -------------------------------------------------------- */
@@ -1179,7 +1183,7 @@ am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 			       p->ledger_readonly ? "read-only bind" : "hidden: empty read-only tmpfs");
 	for (v = p->exec_paths; v && *v; v++)
 		add_mount_json(m, *v, "read-only bind of the executable onto itself, exec allowed");
-	libs = am_sandbox_lib_dirs(p);
+	libs = lib_dirs(p);
 	rwl = rw_in_lib_dirs(p, libs);
 	for (v = rwl; v && *v; v++)
 		add_mount_json(m, *v, "bind onto itself: a writable path inside a library "
@@ -1192,8 +1196,8 @@ am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 			       "own binds: nothing else can be executed or mapped executable, not "
 			       "even through the dynamic loader");
 	cJSON_AddItemToObject(o, "execMappableDirectories", strv_json(libs));
-	strv_free(libs);
-	strv_free(rwl);
+	am_strv_free(libs);
+	am_strv_free(rwl);
 
 	ll = cJSON_AddObjectToObject(o, "landlock");
 	cJSON_AddNumberToObject(ll, "abi", abi);
@@ -1307,10 +1311,12 @@ struct rl {
 	struct rlimit lim;
 };
 
-/* Everything the children use, prepared before the clone. */
+/* Everything the children use: what the parent prepares before the clone,
+ * and the plan the init works out (child_plan). */
 struct ctx {
 	const struct am_sandbox_plan *p;
-	int sock;        /* child end: "go" in, a failed step out; close-on-exec */
+	int sock;        /* child end: "go" and "x" in; the scratch, "ready" or a
+			  * failed step out; close-on-exec */
 	int net;
 	char tmpfs_opts[64];
 	char *cg_join[CG_N + 1]; /* cgroup v1 "tasks" files the init joins itself */
@@ -1331,8 +1337,9 @@ struct ctx {
 	size_t nrl;
 };
 
-/* What the children tell the parent over the socket: a failed step, or
- * (from the init, with the descriptor attached) the scratch tmpfs. */
+/* What the children tell the parent over the socket: a failed step, the
+ * scratch tmpfs (from the init, with the descriptor attached), or that the
+ * command is ready to exec. */
 enum { MSG_FAILED = 1, MSG_SCRATCH, MSG_READY };
 
 struct setup_err {
@@ -1620,14 +1627,11 @@ child_mounts(const struct ctx *c)
 static void
 child_cgroups(const struct ctx *c)
 {
-	int i, fd;
+	int i;
 
-	for (i = 0; c->cg_join[i]; i++) {
-		fd = open(c->cg_join[i], O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, "0", 1) != 1)
+	for (i = 0; c->cg_join[i]; i++)
+		if (write_str(c->cg_join[i], "0") < 0)
 			child_fail(c, "join the cgroup", c->cg_join[i], errno);
-		close(fd);
-	}
 }
 
 /* Network: bring the new namespace's loopback up for AM_NET_LOOPBACK. */
@@ -1931,21 +1935,8 @@ ctx_free(struct ctx *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->nrebind; i++)
-		free(c->rebind[i]);
-	free(c->rebind);
-	free(c->rebind_fd);
-	free(c->rules);
-	for (i = 0; i < c->nowned; i++)
-		free(c->owned[i]);
-	free(c->owned);
-	free(c->prog.filter);
-	strv_free(c->libs);
-	strv_free(c->rwlibs);
 	for (i = 0; c->cg_join[i]; i++)
 		free(c->cg_join[i]);
-	free(c->lib_exec);
-	free(c->exe_exec);
 }
 
 /* Append a Landlock rule (path borrowed). */
@@ -2071,20 +2062,19 @@ rlimits_plan(struct ctx *c, int cg_mem, int cg_pids)
 }
 
 /* The init's own plan: the Landlock rules, the host /tmp paths to bring
- * back, the library directories, the seccomp filter.  Worked out by the
+ * back, the library directories.  Worked out by the
  * init rather than by am before the clone: it is the sandbox's work, which
  * runs beside am's (am_sandbox_start's caller). */
 static void
 child_plan(struct ctx *c)
 {
 	const struct am_sandbox_plan *p = c->p;
-	struct am_error *err = NULL;
 	char *const *v;
 	size_t nv;
 
 	rules_plan(c);
 	rebind_plan(c);
-	c->libs = am_sandbox_lib_dirs(p);
+	c->libs = lib_dirs(p);
 	c->rwlibs = rw_in_lib_dirs(p, c->libs);
 	for (v = c->libs, nv = 0; *v; v++)
 		nv++;
@@ -2092,8 +2082,6 @@ child_plan(struct ctx *c)
 	for (v = p->exec_paths, nv = 0; v && *v; v++)
 		nv++;
 	c->exe_exec = am_xcalloc(nv + 1, 1);
-	if (seccomp_build(&c->prog, &err) < 0)
-		child_fail(c, "seccomp filter", err ? err->msg : NULL, EINVAL);
 }
 
 /* Write val to dir/file. */
@@ -2135,10 +2123,20 @@ cg_read_u64(const char *dir, const char *file, const char *key, uint64_t *out)
 }
 
 /* Remove our cgroups (and am/ when it is left empty). */
+/* Remove a cgroup, which lingers briefly after its last task is reaped. */
+static void
+cg_rmdir(const char *dir)
+{
+	int tries;
+
+	for (tries = 0; rmdir(dir) < 0 && errno == EBUSY && tries < 100; tries++)
+		usleep(10000);
+}
+
 static void
 cg_remove(struct am_sandbox *sb)
 {
-	int i, j, tries;
+	int i, j;
 
 	for (i = 0; i < CG_N; i++) {
 		if (sb->cg[i] == NULL)
@@ -2148,9 +2146,7 @@ cg_remove(struct am_sandbox *sb)
 			if (sb->cg[j] && strcmp(sb->cg[j], sb->cg[i]) == 0)
 				break;
 		if (j == i) {
-			/* A cgroup lingers briefly after its last task is reaped. */
-			for (tries = 0; rmdir(sb->cg[i]) < 0 && errno == EBUSY && tries < 100; tries++)
-				usleep(10000);
+			cg_rmdir(sb->cg[i]);
 			if (sb->cgbase[i])
 				rmdir(sb->cgbase[i]); /* fails while other sandboxes use it */
 		}
@@ -2165,15 +2161,17 @@ am_sandbox_reclaim(const char *name)
 {
 	const struct cg_layout *l = cg_layout();
 	size_t n = strlen(name);
-	int i, tries;
+	int i, j;
 
 	for (i = 0; i < CG_N; i++) {
 		AM_AUTOFREE char *base = NULL;
 		struct dirent *e;
 		DIR *d;
 
-		if (!l->usable[i])
-			continue;
+		for (j = 0; j < i && !(l->usable[j] && strcmp(l->own[j], l->own[i]) == 0); j++)
+			;
+		if (!l->usable[i] || j < i)
+			continue; /* v2: one directory for the controllers */
 		base = am_xasprintf("%s/am", l->own[i]);
 		if ((d = opendir(base)) == NULL)
 			continue;
@@ -2183,11 +2181,10 @@ am_sandbox_reclaim(const char *name)
 			if (strncmp(e->d_name, name, n) != 0 || e->d_name[n] != '-')
 				continue;
 			cg = am_xasprintf("%s/%s", base, e->d_name);
-			/* The killed init's last tasks may still be on their way out. */
-			for (tries = 0; rmdir(cg) < 0 && errno == EBUSY && tries < 20; tries++)
-				usleep(10000);
+			cg_rmdir(cg);
 		}
 		closedir(d);
+		rmdir(base); /* fails while other sandboxes use it */
 	}
 }
 
@@ -2448,6 +2445,21 @@ fail:
 	return -1;
 }
 
+/* The number of threads of this process (0: unknown). */
+static int
+threads(void)
+{
+	char buf[4096], *t;
+	long long n;
+
+	if (read_small("/proc/self/status", buf, sizeof buf) < 0 ||
+	    (t = strstr(buf, "\nThreads:\t")) == NULL)
+		return 0;
+	t += 10;
+	t[strcspn(t, "\n")] = '\0';
+	return am_strtonum(t, 1, 1 << 20, &n) == NULL ? (int)n : 0;
+}
+
 int
 am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 		 struct am_error **err)
@@ -2457,11 +2469,16 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 	unsigned long flags;
 	char uuid[37], go = 'g';
 	const char *name;
-	int sv[2] = { -1, -1 }, abi, userns = 1;
+	int sv[2] = { -1, -1 }, abi, userns = 1, n;
 
 	*out = NULL;
 	if (plan_validate(p, err) < 0)
 		return -1;
+	/* The children allocate after the clone (see the top of the file):
+	 * no other thread may hold the malloc lock then. */
+	if ((n = threads()) != 1)
+		return am_error_set(err, AM_EFAIL, "sandbox: the process starting it must have one "
+				    "thread, it has %d (/proc/self/status)", n);
 	abi = ll_abi();
 	if (abi < 1)
 		return am_error_set(err, AM_EDENIED, "this kernel has no Landlock; the sandbox "
@@ -2481,6 +2498,8 @@ am_sandbox_start(const struct am_sandbox_plan *p, struct am_sandbox **out,
 			 (unsigned long long)p->scratch_bytes);
 	else
 		snprintf(c.tmpfs_opts, sizeof c.tmpfs_opts, "mode=1777");
+	if (seccomp_prog(&c.prog, err) < 0)
+		goto fail;
 	if (p->name)
 		name = p->name;
 	else {

@@ -82,18 +82,12 @@ int am_sandbox_check(const struct am_sandbox_plan *p, const struct am_sandbox_fe
 		     struct am_error **err);
 /* The plan as data, for --dry-run. */
 cJSON *am_sandbox_plan_json(const struct am_sandbox_plan *p, const struct am_sandbox_features *f);
-/* The directories from which the dynamic loader may map code inside the
- * sandbox (besides each executable's own file): the system's library
- * directories (with those of /etc/ld.so.conf) and <prefix>/lib of an
- * executable at <prefix>/bin/X or <prefix>/sbin/X, real paths, none inside
- * another or inside a writable path.  NULL-terminated; the caller frees each
- * string and the vector. */
-char **am_sandbox_lib_dirs(const struct am_sandbox_plan *p);
 
 struct am_sandbox;
 
-/* Start the plan; returns once the child has passed every setup step (or
- * failed one: the error names it) and is about to exec.  The sandbox is
+/* Start the plan, from a single-threaded process; returns once the child
+ * has passed every setup step (or failed one: the error names it) and is
+ * about to exec.  The sandbox is
  * killed when the thread that started it exits (PR_SET_PDEATHSIG), so a
  * supervisor that dies takes the agent with it: start it from a thread that
  * lives as long as the run.  The command leads its own session, so terminal

@@ -552,3 +552,30 @@ xdg_dir(const char *var, const char *fallback)
 char *am_state_dir(void) { return xdg_dir("XDG_STATE_HOME", ".local/state"); }
 char *am_config_dir(void) { return xdg_dir("XDG_CONFIG_HOME", ".config"); }
 char *am_cache_dir(void) { return xdg_dir("XDG_CACHE_HOME", ".cache"); }
+
+void
+am_detach(void)
+{
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid();
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+}
+
+void
+am_strv_free(char **v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}

@@ -63,11 +63,11 @@ int am_read_file(const char *path, size_t max, char **out, size_t *outlen,
 		 struct am_error **err);
 /* Read all of fd. */
 int am_read_fd(int fd, size_t max, char **out, size_t *outlen, struct am_error **err);
-/* Write a file atomically: temp file in the same directory, rename; with
- * durable set, fsync before the rename so a power loss keeps old or new. */
 /* A machine-local state file (mode 0600), written atomically; its
  * directory (0700) is made only when the first write finds it missing. */
 int am_write_state_file(const char *path, const void *data, size_t len, struct am_error **err);
+/* Write a file atomically: temp file in the same directory, rename; with
+ * durable set, fsync before the rename so a power loss keeps old or new. */
 int am_write_file_atomic(const char *path, const void *data, size_t len, int mode,
 			 int durable, struct am_error **err);
 /* mkdir -p with mode for created components. */
@@ -82,6 +82,8 @@ int am_unhex(unsigned char *out, const char *in, size_t n);
 /* sha256 of data as 64 lowercase hex chars + NUL into out[65]. */
 void am_sha256_hex(char out[65], const void *data, size_t len);
 void am_sha256(unsigned char out[32], const void *data, size_t len);
+/* Free a NULL-terminated vector of strings and the strings (v may be NULL). */
+void am_strv_free(char **v);
 /* 1 if the NULL-terminated list v (may be NULL) holds the string s. */
 int am_strv_has(const char *const *v, const char *s);
 /* 1 if s is exactly 64 lowercase hex chars. */
@@ -97,6 +99,10 @@ void am_time_format(char out[21], int64_t t);
 int am_time_parse(const char *s, int64_t *out);
 /* Parse a duration "90s", "15m", "8h", "7d", "2w" or bare seconds. */
 int am_duration_parse(const char *s, int64_t *out);
+
+/* Leave the caller's session and terminal: a session of its own, /dev/null
+ * for stdin, stdout and stderr (what a detached process does first). */
+void am_detach(void);
 
 /* Random version-4 UUID, lowercase, into out[37]. */
 void am_uuid(char out[37]);

@@ -139,9 +139,8 @@ sys.stdout.write(json.dumps(i,sort_keys=True,separators=(",",":")))' "$n" > "$HO
 	for i in $(seq 30); do
 		am -q execution start --profile personal --key "$key" -- /bin/true
 	done
-	# Wait out a background merge (it holds the pack directory's lock),
-	# then merge in the foreground what is still due.
-	flock "$(ledger)/objects/pack" true
+	# Merge in the foreground what is still due, after any background merge
+	# (it waits for that one's lock).
 	AM_PACK_MERGE="$(ledger)" "$AM"
 	packs=("$(ledger)"/objects/pack/*.pack)
 	[ "${#packs[@]}" -le 9 ]

@@ -341,7 +341,7 @@ assert r==[{"attempt":1,"exitCode":1,"errorClass":"nonzero_exit"},{"attempt":2,"
 	done
 	! pgrep -fx "sleep $m"
 	# Nor are its cgroups left behind.
-	[ -z "$(find /sys/fs/cgroup -maxdepth 6 -type d -name "${op##*:}-*" 2>/dev/null)" ]
+	[ -z "$(find /sys/fs/cgroup -type d -name "${op##*:}-*" 2>/dev/null)" ]
 	# Its slot is free.
 	run am execution start --delegation "$t" -- /bin/sh -c 'echo free'
 	expect 0 free

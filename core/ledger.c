@@ -748,6 +748,7 @@ am_ledger_merge_detached(const char *gitdir)
 	static pid_t last;
 	struct sched_param sp = { .sched_priority = 0 };
 	pid_t pid;
+	int n;
 
 	if (last > 0 && waitpid(last, NULL, WNOHANG) != 0)
 		last = 0;
@@ -761,9 +762,12 @@ am_ledger_merge_detached(const char *gitdir)
 		sched_setscheduler(0, SCHED_IDLE, &sp);
 		/* libgit2's process-wide state came with the fork, its cache of
 		 * open packs among it, whose descriptors were just closed: shut it
-		 * down whatever the parent's count, and start afresh. */
-		while (git_libgit2_shutdown() > 0)
-			;
+		 * down whatever the parent's count (0 after main shut it down; a
+		 * shutdown at 0 would only make it -1, and the next init a no-op)
+		 * and start afresh. */
+		n = git_libgit2_init();
+		while (n-- > 0)
+			git_libgit2_shutdown();
 		am_ledger_init();
 		_exit(am_ledger_merge_packs(gitdir, NULL) < 0 ? 1 : 0);
 	}
